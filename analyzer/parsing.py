@@ -1,0 +1,272 @@
+"""What parsers are made of: the Parser and OutputFormat types, and the shared
+line-level tools every parser uses (streaming reader, ANSI/rank clean-up,
+tolerant numbers, Python-dict lines).
+
+Logs are read in binary mode and split on ``\\n`` only: text mode also splits at
+every ``\\r`` of a progress bar and is ~6x slower (PERF_FINDINGS.md). A line
+longer than :data:`MAX_LINE_BYTES` is handed out in pieces with the same line
+number, so a 100 MB line never sits in memory whole.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+
+try:  # orjson is a core dependency; json keeps the parser working without it
+    import orjson as _orjson
+
+    _loads = _orjson.loads
+    _JSONError: tuple[type[BaseException], ...] = (_orjson.JSONDecodeError, ValueError)
+except ImportError:  # pragma: no cover
+    _orjson = None
+    _loads = json.loads
+    _JSONError = (ValueError,)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .records import Run
+    from .report import Report
+    from .settings import Settings
+
+HEAD_BYTES = 256 * 1024
+MAX_LINE_BYTES = 1 << 20  # 1 MiB: longer lines come in pieces
+MAX_DICT_CHARS = 200_000  # a metrics dict longer than this is not parsed
+
+
+# ---------------------------------------------------------------------------
+# Plugin-facing types
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class ParseContext:
+    """What a parser gets besides the path."""
+
+    settings: "Optional[Settings]" = None
+    # Parsers that read a directory can hand files to other parsers through this.
+    parse_file: "Optional[Callable[[Path], list[Run]]]" = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Parser:
+    """Base class for parsers. Subclass it, set the attributes, implement two methods.
+
+    ``sniff`` gets the first 256 KiB of a file (``b""`` for a directory) and
+    returns a confidence from 0 (not mine) to 1 (certainly mine). ``parse``
+    streams the file and returns one Run (or several, when the file holds
+    several runs one after another). Raise :class:`~logcheck.ParseError` for a
+    file that turns out not to be readable; never let another exception out.
+    """
+
+    name: str = ""
+    format: str = "raw"
+    framework: Optional[str] = None
+    description: str = ""
+    reads_directories: bool = False
+
+    def sniff(self, path: Path, head: bytes) -> float:  # pragma: no cover - interface
+        return 0.0
+
+    def parse(self, path: Path, ctx: ParseContext) -> "Run | list[Run]":  # pragma: no cover
+        raise NotImplementedError
+
+
+class OutputFormat:
+    """Base class for output formats (``--format NAME``)."""
+
+    name: str = ""
+    description: str = ""
+
+    def render(self, report: "Report", settings: "Settings") -> str:  # pragma: no cover
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------
+
+
+def read_head(path: Path, n: int = HEAD_BYTES) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(n)
+
+
+def iter_lines(path: Path | str, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, bytes)`` for each ``\\n``-terminated line, 1-based.
+
+    The ``\\n`` (and a ``\\r`` before it) is removed. A line longer than
+    ``max_line`` is yielded in pieces that share its line number. The file is
+    read in binary mode; decoding is the caller's choice (see :func:`clean`).
+    """
+    with open(path, "rb") as f:
+        yield from iter_lines_of(f, max_line)
+
+
+def iter_lines_of(f: Any, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
+    n = 0
+    readline = f.readline
+    continuing = False
+    while True:
+        chunk = readline(max_line)
+        if not chunk:
+            return
+        if chunk[-1:] == b"\n":
+            if not continuing:
+                n += 1
+            continuing = False
+            end = -2 if chunk[-2:-1] == b"\r" else -1
+            yield n, chunk[:end]
+        else:
+            if not continuing:
+                n += 1
+            continuing = True
+            yield n, chunk
+
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+# [rank0]: ...   [rank: 0] ...   [default0]: ...   0: ...  (srun -l)   (TaskRunner pid=1) ...
+_RANK_RE = re.compile(
+    r"^(?:\[(?:rank|default|RANK)\s*:?\s*(\d+)\]\s*:?\s?"
+    r"|(\d{1,4}):\s(?=\S)"
+    r"|\((?:[A-Za-z_][\w.]*\s+)?pid=\d+(?:,\s*ip=[\d.]+)?\)\s?)"
+)
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI_RE.sub("", text) if "\x1b" in text else text
+
+
+def clean(raw: bytes) -> str:
+    """Decode (UTF-8, invalid bytes replaced), drop ANSI codes and NULs."""
+    text = raw.decode("utf-8", "replace")
+    if "\x1b" in text:
+        text = _ANSI_RE.sub("", text)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text
+
+
+def split_rank(text: str) -> tuple[Optional[int], str]:
+    """Remove a leading rank prefix: ``[rank1]: x`` -> ``(1, "x")``."""
+    m = _RANK_RE.match(text)
+    if not m:
+        return None, text
+    r = m.group(1) or m.group(2)
+    return (int(r) if r is not None else None), text[m.end():]
+
+
+def last_frame(text: str) -> str:
+    """What a terminal would show of a line with ``\\r`` redraws: the last non-blank frame."""
+    if "\r" not in text:
+        return text
+    for part in reversed(text.split("\r")):
+        if part.strip():
+            return part
+    return ""
+
+
+# ---------------------------------------------------------------------------
+# Numbers
+# ---------------------------------------------------------------------------
+
+_NONFINITE = {
+    "nan": math.nan, "-nan": math.nan, "+nan": math.nan,
+    "inf": math.inf, "+inf": math.inf, "-inf": -math.inf,
+    "infinity": math.inf, "+infinity": math.inf, "-infinity": -math.inf,
+}
+
+
+def parse_number(text: Any) -> Optional[float]:
+    """A float from a logged value, or None.
+
+    Accepts ints, floats, ``"3.412"`` (transformers 5 prints strings), ``nan``,
+    ``NaN``, ``inf``, ``Infinity``, ``1.0E+00``, ``tensor(2.31)``, ``12.5%``.
+    """
+    if isinstance(text, bool):
+        return float(text)
+    if isinstance(text, (int, float)):
+        return float(text)
+    if not isinstance(text, str):
+        return None
+    s = text.strip().strip("'\"")
+    if not s:
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    low = s.lower()
+    if low in _NONFINITE:
+        return _NONFINITE[low]
+    if low.startswith("tensor(") and low.endswith(")"):
+        inner = s[7:-1].split(",")[0]
+        return parse_number(inner)
+    if s.endswith("%"):
+        try:
+            return float(s[:-1])
+        except ValueError:
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Python-dict lines ({'loss': 2.1, 'learning_rate': 5e-05, 'epoch': 0.1})
+# ---------------------------------------------------------------------------
+
+_KV_IN_DICT = re.compile(
+    r"""['"]([^'"]{1,200})['"]\s*:\s*('[^']*'|"[^"]*"|[^,}]+)"""
+)
+_BAREWORD = re.compile(r"(?<=[:\[,\s])(nan|inf|-inf|NaN|Infinity|-Infinity)(?=\s*[,}\]])")
+
+
+def parse_pydict(text: str) -> Optional[dict[str, Any]]:
+    """Parse a ``str(dict)`` of metrics, as Trainer prints it. Never evaluates code.
+
+    Fast path: swap quotes and decode as JSON. Lines with ``nan``/``inf`` (not
+    JSON, not literals) and other odd lines take a ``'key': value`` scan.
+    Returns None when ``text`` is not such a dict.
+    """
+    if len(text) > MAX_DICT_CHARS:
+        return None
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    if '"' not in text:
+        swapped = text.replace("'", '"')
+        try:
+            obj = _loads(swapped)
+            if isinstance(obj, dict):
+                return obj
+        except _JSONError:
+            pass
+        if "nan" in swapped or "inf" in swapped or "NaN" in swapped or "Infinity" in swapped:
+            try:
+                obj = json.loads(_BAREWORD.sub(lambda m: _JSON_NONFINITE[m.group(1)], swapped))
+                if isinstance(obj, dict):
+                    return obj
+            except ValueError:
+                pass
+    out: dict[str, Any] = {}
+    for m in _KV_IN_DICT.finditer(text):
+        key, raw = m.group(1), m.group(2).strip()
+        if raw[:1] in "'\"":
+            out[key] = raw[1:-1]
+            continue
+        num = parse_number(raw)
+        out[key] = num if num is not None else raw
+    return out or None
+
+
+_JSON_NONFINITE = {"nan": "NaN", "NaN": "NaN", "inf": "Infinity", "Infinity": "Infinity",
+                   "-inf": "-Infinity", "-Infinity": "-Infinity"}
+
+
+def loads_json(data: bytes | str) -> Any:
+    """JSON that also accepts ``NaN``/``Infinity`` (Python's json writes them)."""
+    try:
+        return _loads(data)
+    except _JSONError:
+        return json.loads(data)

@@ -1,0 +1,492 @@
+"""path → detect format → parser → Run → checks → Report → renderer → exit code.
+
+The core reaches parsers, checks and renderers only through the plugin manager.
+Directories are searched for every source of a run (console logs, state files,
+metrics files); the sources of one run are merged into one Run and the figures
+they share are cross-checked (a disagreement becomes a :class:`Conflict`).
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import IO, Any, Iterable, Optional
+
+import numpy as np
+
+from .errors import InputError, LogcheckError, ParseError, UsageError
+from .findings import CheckResult, Finding, Severity, Status
+from .parsing import ParseContext, read_head
+from .pluginmanager import PluginManager, make_plugin_manager
+from .records import Conflict, Ending, Run, Series, Split, StepOrigin
+from .report import InputFailure, Report, RunReport
+from .settings import Settings
+
+MAX_DIR_FILES = 20_000
+MAX_DIR_DEPTH = 8
+
+# Files in run folders that are never logs (weights, tokenizers, configs, our own outputs).
+_SKIP_NAMES = {
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "vocab.json", "vocab.txt", "merges.txt", "added_tokens.json",
+    "preprocessor_config.json", "adapter_config.json", "training_args.bin", "run_config.json",
+    "report.json", "report.txt", "report.md", "requirements.txt", "README.md", "SOURCE.txt",
+    "hparams.yaml", "wandb-metadata.json", "config.yaml",
+}
+_SKIP_SUFFIXES = {
+    ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".npy", ".npz", ".h5", ".onnx",
+    ".model", ".py", ".yaml", ".yml", ".md", ".png", ".jpg", ".svg", ".html", ".gz", ".zip",
+    ".tar", ".lock", ".wandb", ".sh", ".ipynb", ".toml", ".cfg", ".ini",
+}
+_CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
+# Sources whose steps are exact beat console logs whose steps may be reconstructed.
+_AUTHORITY = {"hf_state": 0, "lightning_csv": 1, "jsonl": 2, "tensorboard": 2, "hf_results": 5}
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+
+def _looks_binary(head: bytes) -> bool:
+    """NULs, control bytes or invalid UTF-8 in more than a small share of the first 8 KiB."""
+    if not head:
+        return False
+    sample = head[:8192]
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13, 27, 8, 12))
+    if controls > 0.05 * len(sample):
+        return True
+    text = sample.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    return bad > 0.1 * max(1, len(text))
+
+
+def parse_file(path: Path, settings: Settings, pm: PluginManager) -> list[Run]:
+    """Detect and parse one file. Raises InputError (one-line message) on bad input."""
+    try:
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory")
+        size = path.stat().st_size
+        head = read_head(path)
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    if size == 0:
+        err = InputError(f"{path}: empty file, nothing to check")
+        err.exit_code = 3
+        raise err
+    name = settings.parser
+    if name is not None:
+        if name not in pm.parsers:
+            raise UsageError(f"--parser {name!r}: unknown parser; known: {', '.join(sorted(pm.parsers))}")
+    else:
+        try:
+            name = pm.hook.logcheck_detect_format(path=path, head=head, parsers=pm.parsers)
+        except Exception as e:  # a third-party detect hook raised
+            pm.fail("detect_format", "detect", e)
+            name = None
+        if name is None or name not in pm.parsers:
+            if _looks_binary(head):
+                raise InputError(f"{path}: binary file ({size:,} bytes), not a training log")
+            err = InputError(f"{path}: no training metrics recognised (no parser claims this file)")
+            err.exit_code = 3
+            raise err
+    parser = pm.parsers[name]
+    ctx = ParseContext(settings=settings, parse_file=lambda p: parse_file(Path(p), settings, pm))
+    try:
+        result = parser.parse(path, ctx)
+    except LogcheckError:
+        raise
+    except MemoryError:
+        raise InputError(f"{path}: out of memory while parsing with {name}") from None
+    except RecursionError:
+        raise ParseError(f"{path}: too deeply nested for parser {name}") from None
+    except Exception as e:
+        owner = pm.parser_owner.get(name, name)
+        pm.fail(owner, f"parse:{name}", f"{type(e).__name__}: {e} (while reading {path})")
+        raise ParseError(f"{path}: parser {name!r} failed: {type(e).__name__}: {e}") from None
+    runs = result if isinstance(result, list) else [result]
+    return [r for r in runs if r is not None]
+
+
+def _source_files(root: Path) -> list[Path]:
+    out: list[Path] = []
+    root_depth = len(root.parts)
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+        d = Path(dirpath)
+        if len(d.parts) - root_depth >= MAX_DIR_DEPTH:
+            dirnames[:] = []
+        dirnames[:] = sorted(x for x in dirnames if not x.startswith(".") and x not in ("__pycache__", "node_modules"))
+        for fn in sorted(filenames):
+            if fn.startswith("."):
+                continue
+            p = d / fn
+            if fn in _SKIP_NAMES or p.suffix.lower() in _SKIP_SUFFIXES:
+                continue
+            if fn.startswith(("optimizer", "scheduler", "rng_state", "pytorch_model", "model-")):
+                continue
+            out.append(p)
+            if len(out) > MAX_DIR_FILES:
+                raise InputError(f"{root}: more than {MAX_DIR_FILES:,} files; point logcheck at a run folder")
+    return out
+
+
+def _run_root(path: Path, top: Path) -> tuple[Path, Optional[int]]:
+    """The folder a file's run lives in: checkpoint-N/x belongs to the folder above."""
+    rel = path.relative_to(top).parts[:-1]
+    for i, part in enumerate(rel):
+        m = _CHECKPOINT_DIR.match(part)
+        if m:
+            return top.joinpath(*rel[:i]), int(m.group(1))
+    return path.parent, None
+
+
+def load_directory(top: Path, settings: Settings, pm: PluginManager) -> tuple[list[Run], list[InputFailure]]:
+    """Find every run in a folder; each run's sources are merged into one Run."""
+    files = _source_files(top)
+    groups: dict[Path, list[Path]] = defaultdict(list)
+    ckpt_steps: dict[Path, set[int]] = defaultdict(set)
+    for f in files:
+        root, step = _run_root(f, top)
+        if step is not None:
+            ckpt_steps[root].add(step)
+        groups[root].append(f)
+    # Checkpoint folders whose files were all skipped still tell which steps were saved.
+    for dirpath, dirnames, _ in os.walk(top):
+        for dn in dirnames:
+            m = _CHECKPOINT_DIR.match(dn)
+            if m:
+                ckpt_steps[Path(dirpath)].add(int(m.group(1)))
+        if len(Path(dirpath).parts) - len(top.parts) >= 3:
+            dirnames[:] = []
+    # Keep only the newest trainer_state.json of a run: the top one, else the last checkpoint's.
+    for root, fs in groups.items():
+        states = [f for f in fs if f.name == "trainer_state.json"]
+        if len(states) > 1:
+            top_state = [f for f in states if f.parent == root]
+            keep = top_state[0] if top_state else max(
+                states, key=lambda f: int(_CHECKPOINT_DIR.match(f.parent.name).group(1))
+                if _CHECKPOINT_DIR.match(f.parent.name) else -1)
+            groups[root] = [f for f in fs if f.name != "trainer_state.json" or f == keep]
+    # A folder with only secondary files (e.g. runs/<date>/events...) joins the nearest run above it.
+    roots = sorted(groups, key=lambda p: len(p.parts))
+    for r in list(reversed(roots)):
+        if r == top or r not in groups:
+            continue
+        for anc in r.parents:
+            if anc in groups and anc != r and _is_within(anc, top):
+                if all(_secondary(f) for f in groups[r]):
+                    groups[anc].extend(groups.pop(r))
+                break
+    runs: list[Run] = []
+    failures: list[InputFailure] = []
+    for root in sorted(groups):
+        parsed: list[Run] = []
+        for f in groups[root]:
+            try:
+                parsed.extend(parse_file(f, settings, pm))
+            except InputError as e:
+                if e.exit_code == 3:
+                    continue  # a file without metrics inside a run folder is not an error
+                failures.append(InputFailure(path=str(f), error=str(e), exit_code=e.exit_code))
+        if not parsed:
+            continue
+        merged = merge_runs(parsed, path=str(root))
+        steps = ckpt_steps.get(root)
+        if steps:
+            cps = tuple(sorted(set(merged.config.checkpoints) | steps))
+            merged = merged.model_copy(update={"config": merged.config.model_copy(update={"checkpoints": cps})})
+        runs.extend(merged if isinstance(merged, list) else [merged])
+    if not runs and not failures:
+        err = InputError(f"{top}: no training logs or metrics files found in this folder")
+        err.exit_code = 3
+        raise err
+    return runs, failures
+
+
+def _is_within(p: Path, top: Path) -> bool:
+    return p == top or top in p.parents
+
+
+def _secondary(f: Path) -> bool:
+    return f.name.startswith("events.out.tfevents") or f.name.endswith("_results.json")
+
+
+def load_paths(paths: Iterable[str], settings: Settings, pm: PluginManager) -> tuple[list[Run], list[InputFailure]]:
+    runs: list[Run] = []
+    failures: list[InputFailure] = []
+    files_by_root: dict[Path, list[Path]] = defaultdict(list)
+    order: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            try:
+                rs, fs = load_directory(path, settings, pm)
+                runs.extend(rs)
+                failures.extend(fs)
+            except InputError as e:
+                failures.append(InputFailure(path=str(path), error=str(e), exit_code=e.exit_code))
+            continue
+        root = _run_root(path, path.parent)[0] if path.exists() else path.parent
+        if _CHECKPOINT_DIR.match(path.parent.name):
+            root = path.parent.parent
+        if root not in files_by_root:
+            order.append(root)
+        files_by_root[root].append(path)
+    for root in order:
+        parsed: list[list[Run]] = []
+        for f in files_by_root[root]:
+            try:
+                parsed.append(parse_file(f, settings, pm))
+            except InputError as e:
+                failures.append(InputFailure(path=str(f), error=str(e), exit_code=e.exit_code))
+        runs.extend(_merge_given_together(parsed))
+    return runs, failures
+
+
+def _merge_given_together(parsed: list[list[Run]]) -> list[Run]:
+    """Files given together from one folder are one run if they come from different parsers
+    (a console log and its trainer_state.json); two console logs stay two runs."""
+    if len(parsed) <= 1:
+        return [r for rs in parsed for r in rs]
+    parsers = [rs[-1].sources[0].parser if rs and rs[-1].sources else None for rs in parsed if rs]
+    if len(set(parsers)) != len(parsers) or any(len(rs) != 1 for rs in parsed):
+        return [r for rs in parsed for r in rs]
+    return [merge_runs([rs[0] for rs in parsed if rs])]
+
+
+# ---------------------------------------------------------------------------
+# Merging sources of one run
+# ---------------------------------------------------------------------------
+
+
+def _authority(run: Run) -> int:
+    parser = run.sources[0].parser if run.sources else ""
+    return _AUTHORITY.get(parser, 3)
+
+
+def merge_runs(runs: list[Run], path: Optional[str] = None) -> Run:
+    """Merge runs read from different files of the same run; cross-check shared figures."""
+    if len(runs) == 1:
+        r = runs[0]
+        return r if path is None else r.model_copy(update={"path": path, "name": path})
+    # A console file holding several runs: only its last run is the one the other files describe.
+    runs = sorted(runs, key=_authority)
+    base = runs[0]
+    series: dict[str, Series] = dict(base.series)
+    conflicts: list[Conflict] = list(base.conflicts)
+    notes: list[str] = list(base.notes)
+    for other in runs[1:]:
+        for key, s in other.series.items():
+            if key not in series:
+                series[key] = s
+                continue
+            merged, cs = _merge_series(series[key], s)
+            series[key] = merged
+            conflicts.extend(cs)
+        notes.extend(n for n in other.notes if n not in notes)
+    summary = _merge_model(base.summary, [r.summary for r in runs[1:]], runs, conflicts, "summary", tolerance=0.01)
+    config = _merge_model(base.config, [r.config for r in runs[1:]], runs, None, "config", tolerance=0.0)
+    cps = sorted({c for r in runs for c in r.config.checkpoints})
+    config = config.model_copy(update={"checkpoints": tuple(cps)})
+    events = tuple(e for r in runs for e in r.events)
+    # The console sees crashes and interrupts; a state file may be a mid-run checkpoint.
+    ending_run = next((r for r in sorted(runs, key=lambda r: -_authority(r)) if r.ending != Ending.unknown), base)
+    sources = tuple(s for r in runs for s in r.sources)
+    notes.append("merged " + ", ".join(f"{Path(s.path).name} ({s.parser})" for s in sources))
+    return Run(
+        path=path or base.path,
+        format=base.format,
+        name=path or base.name,
+        sources=sources,
+        series=series,
+        summary=summary,
+        config=config,
+        events=events,
+        events_dropped=sum(r.events_dropped for r in runs),
+        ending=ending_run.ending,
+        ending_line=ending_run.ending_line,
+        ending_reason=ending_run.ending_reason,
+        notes=tuple(notes),
+        conflicts=tuple(conflicts),
+    )
+
+
+def _merge_series(a: Series, b: Series, max_conflicts: int = 5) -> tuple[Series, list[Conflict]]:
+    """Union of two series of one metric by step; ``a`` (more authoritative) wins on shared steps."""
+    conflicts: list[Conflict] = []
+    common, ia, ib = np.intersect1d(a.step, b.step, assume_unique=False, return_indices=True)
+    if len(common):
+        va, vb = a.value[ia], b.value[ib]
+        both_finite = np.isfinite(va) & np.isfinite(vb)
+        # Consoles round to 4 significant decimals; allow that, flag anything bigger.
+        tol = np.maximum(1e-3 * np.maximum(np.abs(va), np.abs(vb)), 6e-4)
+        bad = both_finite & (np.abs(va - vb) > tol)
+        bad |= np.isfinite(va) != np.isfinite(vb)
+        idx = np.nonzero(bad)[0]
+        for j in idx[:max_conflicts]:
+            conflicts.append(Conflict(
+                what=f"{a.split.value}/{a.name} at step {_fmt_step(common[j])}",
+                values={a.source or "a": _plain(va[j]), b.source or "b": _plain(vb[j])},
+                step=float(common[j]),
+            ))
+        if len(idx) > max_conflicts:
+            conflicts.append(Conflict(
+                what=f"{a.split.value}/{a.name}: {len(idx) - max_conflicts} more steps disagree",
+                values={a.source or "a": None, b.source or "b": None},
+            ))
+    only_b = ~np.isin(b.step, a.step)
+    if not only_b.any():
+        return a, conflicts
+    step = np.concatenate([a.step, b.step[only_b]])
+    order = np.argsort(step, kind="stable")
+    origin = a.step_origin if a.step_origin == b.step_origin else StepOrigin.reconstructed
+    merged = a.model_copy(update={
+        "step": step[order],
+        "value": np.concatenate([a.value, b.value[only_b]])[order],
+        "epoch": np.concatenate([a.epoch, b.epoch[only_b]])[order],
+        "line": np.concatenate([a.line, np.zeros(int(only_b.sum()), dtype=np.int64)])[order],
+        "step_origin": origin,
+    })
+    return merged, conflicts
+
+
+def _merge_model(base: Any, others: list[Any], runs: list[Run], conflicts: Optional[list[Conflict]],
+                 what: str, tolerance: float) -> Any:
+    update: dict[str, Any] = {}
+    for field in type(base).model_fields:
+        if field in ("extra", "line", "checkpoints"):
+            continue
+        values = [getattr(base, field)] + [getattr(o, field) for o in others]
+        known = [(runs[i].sources[0].path if runs[i].sources else str(i), v)
+                 for i, v in enumerate(values) if v is not None]
+        if not known:
+            continue
+        if getattr(base, field) is None:
+            update[field] = known[0][1]
+        if conflicts is not None and len(known) > 1:
+            v0 = known[0][1]
+            for src, v in known[1:]:
+                if isinstance(v0, (int, float)) and isinstance(v, (int, float)):
+                    if not (math.isclose(v0, v, rel_tol=tolerance, abs_tol=1e-9)):
+                        conflicts.append(Conflict(what=f"{what}.{field}", values={known[0][0]: v0, src: v}))
+    extra = dict(getattr(base, "extra", {}))
+    for o in others:
+        for k, v in getattr(o, "extra", {}).items():
+            extra.setdefault(k, v)
+    update["extra"] = extra
+    return base.model_copy(update=update)
+
+
+def _plain(x: Any) -> Any:
+    x = float(x)
+    return x if math.isfinite(x) else str(x)
+
+
+def _fmt_step(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+# ---------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------
+
+
+def check_run(run: Run, settings: Settings, pm: PluginManager) -> RunReport:
+    results: list[CheckResult] = []
+    for plugin, res in pm.call_isolated("logcheck_check", "check", run=run, settings=settings):
+        if res is None:
+            continue
+        items = res if isinstance(res, list) else [res]
+        for r in items:
+            if not isinstance(r, CheckResult):
+                pm.fail(plugin, "check", f"returned {type(r).__name__}, not a CheckResult")
+                continue
+            results.append(_finish_result(r, run, settings, pm, plugin))
+    for plugin, _ in pm.call_isolated("logcheck_modify_findings", "modify_findings",
+                                      run=run, results=results, settings=settings):
+        pass
+    for r in results:  # a modify hook may have added findings without severity
+        for f in r.findings:
+            if f.severity is None:
+                f.severity = settings.severity_of(f.code)
+            f.path = f.path or run.path
+    return RunReport(run=run, results=results)
+
+
+def _finish_result(r: CheckResult, run: Run, settings: Settings, pm: PluginManager, plugin: str) -> CheckResult:
+    kept: list[Finding] = []
+    for f in r.findings:
+        rule = pm.rules.get(f.code)
+        if rule is None:
+            pm.fail(plugin, f"check:{r.check}", f"finding with unregistered rule code {f.code!r}")
+            continue
+        if not settings.rule_enabled(f.code):
+            continue
+        f.check = f.check or rule.check
+        f.severity = settings.severity_of(f.code) if f.code in settings.severity or f.severity is None else f.severity
+        f.path = f.path or run.path
+        kept.append(f)
+    r.findings = kept
+    if r.status != Status.skip:
+        # The status follows the findings that survived selection and severity overrides.
+        worst = max((f.severity.rank for f in kept if f.severity), default=-1)
+        declared = r.status
+        r.status = Status.fail if worst >= 2 else Status.warn if worst == 1 else Status.pass_
+        if declared == Status.fail and worst < 2 and not kept:
+            r.status = Status.pass_
+    return r
+
+
+# ---------------------------------------------------------------------------
+# Entry points used by the CLI and the backend
+# ---------------------------------------------------------------------------
+
+
+def prepare(settings: Optional[Settings] = None, pm: Optional[PluginManager] = None,
+            load_entrypoints: bool = True) -> tuple[Settings, PluginManager]:
+    settings = settings or Settings()
+    if pm is None:
+        pm = make_plugin_manager(settings.plugins, load_entrypoints=load_entrypoints)
+    settings.bind_rules(pm.rules)
+    pm.call_isolated("logcheck_configure", "configure", settings=settings)
+    return settings, pm
+
+
+def analyze_paths(paths: Iterable[str], settings: Optional[Settings] = None,
+                  pm: Optional[PluginManager] = None) -> Report:
+    if pm is None or settings is None:
+        settings, pm = prepare(settings, pm)
+    runs, failures = load_paths(list(paths), settings, pm)
+    report = Report(fail_on=settings.fail_on, input_failures=failures)
+    for run in runs:
+        report.runs.append(check_run(run, settings, pm))
+    report.plugin_failures = list(pm.failures)
+    report.exit_code = report.compute_exit_code()
+    return report
+
+
+def render(report: Report, fmt: str = "text", settings: Optional[Settings] = None,
+           pm: Optional[PluginManager] = None) -> str:
+    settings, pm = (settings, pm) if (settings is not None and pm is not None) else prepare(settings, pm)
+    renderer = pm.formats.get(fmt)
+    if renderer is None:
+        raise UsageError(f"--format {fmt!r}: unknown format; known: {', '.join(sorted(pm.formats))}")
+    return renderer.render(report, settings)
+
+
+def check_and_report(paths: Iterable[str], fmt: str = "text", stream: Optional[IO[str]] = None,
+                     settings: Optional[Settings] = None) -> int:
+    """Analyse ``paths``, print the report in ``fmt`` and return the exit code."""
+    import sys
+
+    settings, pm = prepare(settings)
+    report = analyze_paths(paths, settings, pm)
+    out = render(report, fmt, settings, pm)
+    (stream or sys.stdout).write(out if out.endswith("\n") else out + "\n")
+    return report.exit_code

@@ -1,0 +1,224 @@
+"""The report: per run, the run itself, each check's result and the findings.
+
+``Report.to_json()`` is the versioned document ``--format json`` prints
+(``schema_version`` 1); its shape is a contract other tools rely on.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .findings import CheckResult, Finding, PluginFailure, Severity, Status
+from .records import Run
+
+SCHEMA_VERSION = 1
+
+# Order in which the built-in checks are shown; others follow alphabetically.
+CHECK_ORDER = ("convergence", "overfitting", "stability", "throughput", "warnings", "config")
+
+
+class InputFailure(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    error: str
+    exit_code: int = 2
+
+
+class RunReport(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    run: Run
+    results: list[CheckResult] = Field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        out = [f for r in self.results for f in r.findings]
+        out.sort(key=lambda f: (-(f.severity.rank if f.severity else 0), f.step if f.step is not None else math.inf))
+        return out
+
+    def result(self, check: str) -> Optional[CheckResult]:
+        for r in self.results:
+            if r.check == check:
+                return r
+        return None
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    runs: list[RunReport] = Field(default_factory=list)
+    plugin_failures: list[PluginFailure] = Field(default_factory=list)
+    input_failures: list[InputFailure] = Field(default_factory=list)
+    fail_on: Severity = Severity.error
+    exit_code: int = 0
+
+    def compute_exit_code(self) -> int:
+        """0 clean, 1 a finding at/above fail_on, 2 unreadable input, 3 nothing judged, 4 plugin failed."""
+        if any(f.exit_code == 2 for f in self.input_failures):
+            return 2
+        threshold = self.fail_on.rank
+        for rr in self.runs:
+            for f in rr.findings:
+                if f.severity is not None and f.severity.rank >= threshold:
+                    return 1
+        if self.plugin_failures:
+            return 4
+        if not any(rr.run.has_metrics() for rr in self.runs):
+            return 3
+        return 0
+
+    def to_json(self) -> dict[str, Any]:
+        from . import __version__
+
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "logcheck", "version": __version__},
+            "exit_code": self.exit_code,
+            "fail_on": self.fail_on.value,
+            "runs": [run_to_json(rr) for rr in self.runs],
+            "errors": [
+                *({"kind": "input", "path": f.path, "message": f.error, "exit_code": f.exit_code}
+                  for f in self.input_failures),
+                *({"kind": "plugin", "plugin": f.plugin, "where": f.where, "message": f.error}
+                  for f in self.plugin_failures),
+            ],
+        }
+
+
+def _f(x: Any) -> Any:
+    """JSON-safe float: NaN/inf become strings (JSON has no literal for them)."""
+    if x is None:
+        return None
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        if math.isnan(x):
+            return "NaN"
+        if math.isinf(x):
+            return "Infinity" if x > 0 else "-Infinity"
+        return x
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, (float, np.floating, np.integer)):
+        return _f(obj)
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    if hasattr(obj, "value") and isinstance(getattr(obj, "value"), str):  # enums
+        return obj.value
+    return str(obj)
+
+
+def summary_figures(run: Run) -> dict[str, Any]:
+    """The figures every report shows, computed the same way for every format.
+
+    ``final_train_loss`` is the last logged train loss; ``mean_train_loss`` is the
+    summary's run mean (Hugging Face's ``train_loss``). They are different numbers.
+    """
+    s = run.summary
+    tl = run.train_loss
+    el = run.eval_loss
+    global_step = s.global_step
+    if global_step is None:
+        steps = [float(x.step[-1]) for x in run.series.values() if len(x) and x.split.value == "train"]
+        finite = [v for v in steps if math.isfinite(v)]
+        if finite:
+            global_step = int(max(finite))
+    epochs = s.epochs
+    if epochs is None:
+        eps = [float(np.nanmax(x.epoch)) for x in run.series.values() if len(x) and np.isfinite(x.epoch).any()]
+        if eps:
+            epochs = max(eps)
+    best_eval = best_step = None
+    if el is not None and np.isfinite(el.value).any():
+        i = int(np.nanargmin(np.where(np.isfinite(el.value), el.value, np.nan)))
+        best_eval, best_step = float(el.value[i]), float(el.step[i])
+    return {
+        "global_step": global_step,
+        "epochs": epochs,
+        "train_runtime_s": s.train_runtime_s,
+        "train_samples_per_second": s.train_samples_per_second,
+        "train_steps_per_second": s.train_steps_per_second,
+        "mean_train_loss": s.mean_train_loss,
+        "final_train_loss": tl.last() if tl is not None else None,
+        "final_eval_loss": el.last() if el is not None else None,
+        "best_eval_loss": best_eval,
+        "best_eval_step": _int_if_whole(best_step),
+    }
+
+
+def _int_if_whole(x: Optional[float]) -> Any:
+    if x is None or not math.isfinite(x):
+        return x
+    return int(x) if float(x).is_integer() else x
+
+
+def ordered_results(rr: RunReport) -> list[CheckResult]:
+    def key(r: CheckResult) -> tuple[int, str]:
+        return (CHECK_ORDER.index(r.check) if r.check in CHECK_ORDER else len(CHECK_ORDER), r.check)
+
+    return sorted(rr.results, key=key)
+
+
+def run_to_json(rr: RunReport) -> dict[str, Any]:
+    run = rr.run
+    src = run.sources[0] if run.sources else None
+    return json_safe({
+        "path": run.path,
+        "name": run.name,
+        "format": run.format,
+        "parser": src.parser if src else None,
+        "framework": src.framework if src else None,
+        "framework_version": src.framework_version if src else None,
+        "sources": [s.model_dump() for s in run.sources],
+        "ending": {"status": run.ending.value, "line": run.ending_line, "reason": run.ending_reason},
+        "summary": summary_figures(run),
+        "config": {k: v for k, v in run.config.model_dump().items() if v not in (None, (), {}, [])},
+        "series": {
+            k: {"points": len(v), "first_step": v.step[0] if len(v) else None,
+                "last_step": v.step[-1] if len(v) else None, "step_origin": v.step_origin.value}
+            for k, v in run.series.items()
+        },
+        "checks": {
+            r.check: {"status": r.status.value, "reason": r.reason, "facts": r.facts}
+            for r in ordered_results(rr)
+        },
+        "findings": [
+            {
+                "code": f.code,
+                "check": f.check,
+                "severity": f.severity.value if f.severity else None,
+                "message": f.message,
+                "hint": f.hint,
+                "step": _int_if_whole(f.step),
+                "line": f.line,
+                "path": f.path or run.path,
+                "evidence": f.evidence,
+            }
+            for f in rr.findings
+        ],
+        "notes": list(run.notes),
+        "conflicts": [c.model_dump() for c in run.conflicts],
+        "events": {"count": sum(e.count for e in run.events) + run.events_dropped,
+                   "warnings": sum(e.count for e in run.events if e.level == "warning"),
+                   "errors": sum(e.count for e in run.events if e.level == "error")},
+    })
+
+
+def worst_status(results: list[CheckResult]) -> Status:
+    order = {Status.fail: 3, Status.warn: 2, Status.pass_: 1, Status.skip: 0}
+    if not results:
+        return Status.skip
+    return max((r.status for r in results), key=lambda s: order[s])

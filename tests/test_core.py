@@ -1,0 +1,183 @@
+"""The core: line reading, tolerant numbers, dict lines, the plugin manager's isolation."""
+from __future__ import annotations
+
+import math
+import types
+
+import numpy as np
+import pytest
+
+from logcheck import CheckResult, Finding, Param, Rule, RunBuilder, Severity, Status, hookimpl
+from logcheck.parsing import clean, iter_lines, last_frame, parse_number, parse_pydict, split_rank
+from logcheck.pipeline import analyze_paths, merge_runs, prepare
+from logcheck.pluginmanager import make_plugin_manager
+from logcheck.settings import Settings
+
+
+def test_iter_lines_splits_on_newline_only_and_strips_crlf(tmp_path):
+    p = tmp_path / "a.log"
+    p.write_bytes(b"a\r\nb\rc\nlast-without-newline")
+    assert list(iter_lines(p)) == [(1, b"a"), (2, b"b\rc"), (3, b"last-without-newline")]
+
+
+def test_iter_lines_gives_long_lines_in_pieces_with_one_number(tmp_path):
+    p = tmp_path / "long.log"
+    p.write_bytes(b"x" * 2500 + b"\nnext\n")
+    out = list(iter_lines(p, max_line=1000))
+    assert [n for n, _ in out] == [1, 1, 1, 2]
+    assert sum(len(b) for n, b in out if n == 1) == 2500
+    assert out[-1] == (2, b"next")
+
+
+@pytest.mark.parametrize("text,value", [
+    ("3.412", 3.412), ("'3.412'", 3.412), ("nan", math.nan), ("NaN", math.nan), ("inf", math.inf),
+    ("-Infinity", -math.inf), ("1.0E+00", 1.0), ("tensor(2.5)", 2.5), ("12.5%", 12.5), (7, 7.0),
+])
+def test_parse_number_accepts_logged_spellings(text, value):
+    got = parse_number(text)
+    assert got is not None
+    assert (math.isnan(got) and math.isnan(value)) or got == value
+
+
+@pytest.mark.parametrize("text", ["abc", "", "__import__('os')", None, "1.2.3"])
+def test_parse_number_refuses_non_numbers(text):
+    assert parse_number(text) is None
+
+
+def test_parse_pydict_reads_float_string_and_nonfinite_values():
+    assert parse_pydict("{'loss': 4.2445, 'grad_norm': 1.5, 'learning_rate': 4.9e-05, 'epoch': 0.08}") == {
+        "loss": 4.2445, "grad_norm": 1.5, "learning_rate": 4.9e-05, "epoch": 0.08}
+    d = parse_pydict("{'loss': '3.412', 'grad_norm': nan, 'learning_rate': inf, 'epoch': '0.5'}")
+    assert d["loss"] == "3.412" and math.isnan(d["grad_norm"]) and d["learning_rate"] == math.inf
+    assert parse_pydict("not a dict") is None
+    assert parse_pydict("{'a': __import__('os').system('x')}") in (None, {"a": "__import__('os').system('x')"})
+
+
+def test_clean_and_rank_and_frames():
+    assert clean(b"\x1b[32mloss\x1b[0m 1.0\xff") == "loss 1.0\ufffd"
+    assert split_rank("[rank1]: iter 5: loss 2.0") == (1, "iter 5: loss 2.0")
+    assert split_rank("[default0]:step 3") == (0, "step 3")
+    assert split_rank("plain") == (None, "plain")
+    assert last_frame(" 10%|#  | 1/10\r 20%|## | 2/10\r   ") == " 20%|## | 2/10"
+
+
+# -- plugin isolation ---------------------------------------------------------
+
+def _plugin_module(name: str, **attrs) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    for k, v in attrs.items():
+        setattr(mod, k, v)
+    return mod
+
+
+def _run_with_loss(tmp_path):
+    b = RunBuilder(str(tmp_path / "x.log"), "raw")
+    for i in range(1, 11):
+        b.add("train", "loss", i * 10.0, 3.0 - i * 0.1, line=i)
+    return b.build()
+
+
+def test_a_crashing_check_is_reported_and_other_checks_still_run(tmp_path):
+    rule = Rule(code="TST001", name="always", check="always", severity=Severity.error, summary="s", doc="d",
+                params={"x": Param(default=1, doc="x")})
+
+    @hookimpl
+    def register_rules(register):
+        register(rule)
+
+    @hookimpl
+    def good_check(run, settings):
+        return CheckResult(check="always", status=Status.fail, reason="r",
+                           findings=[Finding(code="TST001", message=f"x={settings.param('TST001', 'x')}")])
+
+    @hookimpl
+    def bad_check(run):
+        raise RuntimeError("boom")
+
+    good = _plugin_module("good", logcheck_register_rules=register_rules, logcheck_check=good_check)
+    bad = _plugin_module("bad", logcheck_check=bad_check)
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.register(good, "good")
+    pm.register(bad, "bad")
+    pm.rules.clear(); pm.parsers.clear(); pm.formats.clear()
+    pm.collect()
+    settings, pm = prepare(Settings(), pm)
+    from logcheck.pipeline import check_run
+
+    rr = check_run(_run_with_loss(tmp_path), settings, pm)
+    res = rr.result("always")
+    assert res is not None and res.status == Status.fail
+    assert res.findings[0].message == "x=1" and res.findings[0].severity == Severity.error
+    assert any(f.plugin == "bad" and "boom" in f.error for f in pm.failures)
+
+
+def test_duplicate_rule_code_and_unknown_hook_are_reported_not_raised():
+    rule = Rule(code="DUP001", name="d", check="c", severity=Severity.info, summary="s", doc="d")
+
+    @hookimpl
+    def reg(register):
+        register(rule)
+
+    @hookimpl
+    def logcheck_chekc(run):  # misspelled hook
+        return None
+
+    a = _plugin_module("a", logcheck_register_rules=reg)
+    b = _plugin_module("b", logcheck_register_rules=reg)
+    c = _plugin_module("c", logcheck_chekc=logcheck_chekc)
+    pm = make_plugin_manager(load_entrypoints=False)
+    for name, mod in (("a", a), ("b", b), ("c", c)):
+        pm.register(mod, name)
+    pm.rules.clear(); pm.parsers.clear(); pm.formats.clear(); pm.failures.clear()
+    pm.collect()
+    msgs = [f"{f.plugin}: {f.error}" for f in pm.failures]
+    assert any("DUP001 is already registered" in m for m in msgs), msgs
+    assert any(m.startswith("c:") and "logcheck_chekc" in m for m in msgs), msgs
+    assert "DUP001" in pm.rules
+
+
+def test_minus_p_no_blocks_a_builtin():
+    pm = make_plugin_manager(["no:format_json"], load_entrypoints=False)
+    assert "json" not in pm.formats and "text" in pm.formats
+
+
+def test_minus_p_unknown_module_is_one_failure():
+    pm = make_plugin_manager(["no_such_module_xyz"], load_entrypoints=False)
+    assert [f.plugin for f in pm.failures] == ["no_such_module_xyz"]
+
+
+# -- merging ----------------------------------------------------------------------
+
+def _run(parser: str, points: dict[float, float], path: str):
+    from logcheck import Source
+
+    b = RunBuilder(path, "hf")
+    b.sources.append(Source(path=path, parser=parser, format="hf"))
+    for s, v in points.items():
+        b.add("eval", "loss", s, v)
+    return b.build()
+
+
+def test_merge_cross_checks_shared_points_and_unions_the_rest():
+    state = _run("hf_state", {100: 3.884, 200: 3.765}, "trainer_state.json")
+    console = _run("hf_console", {100: 3.8841, 200: 3.9, 300: 3.721}, "run.log")
+    merged = merge_runs([console, state])
+    ev = merged.eval_loss
+    assert list(ev.step) == [100, 200, 300]
+    assert list(ev.value) == [3.884, 3.765, 3.721]  # the state file wins on shared steps
+    assert len(merged.conflicts) == 1
+    c = merged.conflicts[0]
+    assert "step 200" in c.what and set(c.values.values()) == {3.765, 3.9}
+
+
+def test_empty_binary_missing_inputs_give_exit_codes(tmp_path):
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    binary = tmp_path / "model.bin.log"
+    binary.write_bytes(bytes(range(256)) * 40)
+    r = analyze_paths([str(empty)])
+    assert r.exit_code == 3 and "empty" in r.input_failures[0].error
+    r = analyze_paths([str(binary)])
+    assert r.exit_code == 2 and "binary" in r.input_failures[0].error
+    r = analyze_paths([str(tmp_path / "nope.log")])
+    assert r.exit_code == 2 and "no such file" in r.input_failures[0].error
