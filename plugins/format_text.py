@@ -239,13 +239,19 @@ def bottom_line(rr: RunReport) -> str:
     failing = [r for r in results if r.status == Status.fail]
     warning = [r for r in results if r.status == Status.warn]
     if worst == Status.fail:
-        return "FAIL — " + "; ".join(f"{r.check}: {r.reason}" for r in failing)
+        return "FAIL — " + "; ".join(f"{r.check}: {_first_clause(r.reason)}" for r in failing) + "."
     if worst == Status.warn:
-        return "WARN — " + "; ".join(f"{r.check}: {r.reason}" for r in warning)
+        return "WARN — " + "; ".join(f"{r.check}: {_first_clause(r.reason)}" for r in warning) + "."
     passed = [r.check for r in results if r.status == Status.pass_]
     conv = rr.result("convergence")
-    lead = conv.reason if conv is not None and conv.status == Status.pass_ else "no problems found"
+    lead = _first_clause(conv.reason) if conv is not None and conv.status == Status.pass_ else "no problems found"
     return f"PASS — {lead} ({', '.join(passed)} passed)." if passed else "PASS — nothing flagged."
+
+
+def _first_clause(reason: str, limit: int = 160) -> str:
+    """The first clause of a check's reason, for the one-line bottom line."""
+    head = reason.split("; ")[0].rstrip(".")
+    return head if len(head) <= limit else head[: limit - 1].rstrip() + "…"
 
 
 @hookimpl
