@@ -67,7 +67,8 @@ def _settings_from(opts: dict[str, Any], config_path: Optional[str]) -> Any:
     for key in ("select", "ignore", "extend_select"):
         if opts.get(key):
             updates[key] = [c.strip() for v in opts[key] for c in v.split(",") if c.strip()]
-    for key in ("fail_on", "seq_len", "min_samples_per_second", "peak_flops", "parser"):
+    for key in ("fail_on", "seq_len", "min_samples_per_second", "peak_flops", "parser", "baseline",
+                "known_findings"):
         if opts.get(key) is not None:
             updates[key] = opts[key]
     if opts.get("plugins"):
@@ -88,12 +89,20 @@ def _settings_from(opts: dict[str, Any], config_path: Optional[str]) -> Any:
 @click.option("--seq-len", type=int, help="tokens per sample, to report tokens/s")
 @click.option("--min-samples-per-second", type=float, help="fail below this throughput")
 @click.option("--peak-flops", type=float, help="hardware peak FLOP/s, for utilization")
+@click.option("--baseline", help="reference run of the same job (log, folder, or a JSON report) to compare with")
+@click.option("--known-findings", help="ignore findings recorded with --write-baseline FILE")
+@click.option("--write-baseline", "write_baseline", type=click.Path(dir_okay=False),
+              help="record today's findings in FILE so only new ones fail later")
 @click.option("--parser", help="skip detection and use this parser (`logcheck parsers`)")
 @click.option("-p", "plugins", multiple=True, help="load a plugin module, or block one with no:NAME")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="configuration file")
+@click.option("--follow", is_flag=True, help="keep re-checking a log that is being written; exit at the first failure")
+@click.option("--stall-timeout", type=float, help="with --follow: fail when the log stops growing this many seconds")
+@click.option("--poll-interval", type=float, default=2.0, show_default=True, help="with --follow: seconds between checks")
 @click.option("--traceback", "show_traceback", is_flag=True, help="show Python tracebacks of internal errors")
 def check_command(paths: tuple[str, ...], fmt: str, output: Optional[str], show_traceback: bool,
-                  config_path: Optional[str], **opts: Any) -> None:
+                  config_path: Optional[str], write_baseline: Optional[str], follow: bool,
+                  stall_timeout: Optional[float], poll_interval: float, **opts: Any) -> None:
     """Check training logs and print a report; the exit code says whether the run is bad."""
     if not paths:
         raise UsageError("no log given; try `logcheck run.log` or `logcheck --help`")
@@ -103,7 +112,23 @@ def check_command(paths: tuple[str, ...], fmt: str, output: Optional[str], show_
     settings, pm = prepare(settings)
     if fmt not in pm.formats:
         raise UsageError(f"--format {fmt!r}: unknown format; known: {', '.join(sorted(pm.formats))}")
+    if follow:
+        if len(paths) != 1 or Path(paths[0]).is_dir():
+            raise UsageError("--follow takes exactly one log file")
+        from .follow import follow as follow_log
+
+        def emit(rep: Any, why: str) -> None:
+            _write_stdout(render(rep, fmt, settings, pm) + "\n")
+
+        report = follow_log(paths[0], settings, pm, emit, interval=poll_interval, stall_timeout=stall_timeout,
+                            log=lambda s: click.echo(s, err=True))
+        sys.exit(report.exit_code)
     report = analyze_paths(paths, settings, pm)
+    if write_baseline:
+        from .pipeline import write_known_findings
+
+        n = write_known_findings(report, write_baseline)
+        click.echo(f"logcheck: recorded {n} known finding(s) in {write_baseline}", err=True)
     text = render(report, fmt, settings, pm)
     if text and not text.endswith("\n"):
         text += "\n"

@@ -110,8 +110,15 @@ def parse_file(path: Path, settings: Settings, pm: PluginManager) -> list[Run]:
         owner = pm.parser_owner.get(name, name)
         pm.fail(owner, f"parse:{name}", f"{type(e).__name__}: {e} (while reading {path})")
         raise ParseError(f"{path}: parser {name!r} failed: {type(e).__name__}: {e}") from None
-    runs = result if isinstance(result, list) else [result]
-    return [r for r in runs if r is not None]
+    runs = [r for r in (result if isinstance(result, list) else [result]) if r is not None]
+    # A file a parser claimed but that holds no metrics and no errors is "nothing to judge".
+    kept = [r for r in runs if r.has_metrics() or r.ending == Ending.crashed
+            or any(e.level == "error" for e in r.events)]
+    if not kept:
+        err = InputError(f"{path}: no training metrics found (read as {name})")
+        err.exit_code = 3
+        raise err
+    return kept
 
 
 def _source_files(root: Path) -> list[Path]:
@@ -286,6 +293,12 @@ def merge_runs(runs: list[Run], path: Optional[str] = None) -> Run:
             if key not in series:
                 series[key] = s
                 continue
+            if s.step_origin in (StepOrigin.estimated, StepOrigin.index) or \
+                    series[key].step_origin in (StepOrigin.estimated, StepOrigin.index):
+                # Steps that are only estimated cannot be matched point by point.
+                notes.append(f"{key} from {Path(s.source).name or 'a second source'} not merged: its steps are "
+                             f"{s.step_origin.value}, not comparable with {series[key].step_origin.value} steps")
+                continue
             merged, cs = _merge_series(series[key], s)
             series[key] = merged
             conflicts.extend(cs)
@@ -458,14 +471,96 @@ def prepare(settings: Optional[Settings] = None, pm: Optional[PluginManager] = N
     return settings, pm
 
 
+def load_baseline(ref: str, settings: Settings, pm: PluginManager) -> dict[str, Any]:
+    """The reference run's curves and figures: from a JSON report logcheck wrote, or by parsing REF."""
+    from .parsing import parse_number
+    from .report import run_curves
+
+    p = Path(ref)
+    if p.is_file() and p.suffix.lower() == ".json":
+        try:
+            import json
+
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            doc = None
+        if isinstance(doc, dict) and "schema_version" in doc:
+            runs = doc.get("runs") or []
+            if not runs or not isinstance(runs[0], dict) or not runs[0].get("curves"):
+                raise UsageError(f"--baseline {ref}: the report holds no run with curves")
+            curves = dict(runs[0]["curves"])
+            for key in ("train_loss", "eval_loss"):
+                c = curves.get(key)
+                if isinstance(c, dict):
+                    curves[key] = {"step": [parse_number(x) for x in c.get("step", [])],
+                                   "value": [parse_number(x) for x in c.get("value", [])]}
+            return {"name": p.name, **curves}
+    runs, failures = load_paths([ref], settings, pm)
+    if not runs:
+        why = failures[0].error if failures else "no run found"
+        raise UsageError(f"--baseline {ref}: {why}")
+    return {"name": Path(ref).name, **run_curves(runs[0])}
+
+
+KNOWN_FINDINGS_VERSION = 1
+
+
+def _known_key(path: str, code: str) -> str:
+    return f"{Path(path).name}::{code}"
+
+
+def write_known_findings(report: Report, dest: str) -> int:
+    """Record today's findings so that only new ones fail CI (``--write-baseline``)."""
+    import json
+
+    counts: dict[str, int] = defaultdict(int)
+    for rr in report.runs:
+        for f in rr.findings:
+            counts[_known_key(f.path or rr.run.path, f.code)] += 1
+    doc = {"logcheck_known_findings": KNOWN_FINDINGS_VERSION,
+           "findings": [{"key": k, "count": n} for k, n in sorted(counts.items())]}
+    try:
+        Path(dest).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"--write-baseline {dest}: cannot write: {e.strerror or e}") from None
+    return sum(counts.values())
+
+
+def apply_known_findings(report: Report, src: str) -> None:
+    """Drop findings recorded in a known-findings file (up to the recorded count per rule and log)."""
+    import json
+
+    try:
+        doc = json.loads(Path(src).read_text(encoding="utf-8"))
+        budget = {str(e["key"]): int(e["count"]) for e in doc["findings"]}
+        if doc.get("logcheck_known_findings") != KNOWN_FINDINGS_VERSION:
+            raise ValueError("not a logcheck known-findings file")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"known findings {src}: cannot use it: {e}") from None
+    for rr in report.runs:
+        for r in rr.results:
+            kept = []
+            for f in r.findings:
+                k = _known_key(f.path or rr.run.path, f.code)
+                if budget.get(k, 0) > 0:
+                    budget[k] -= 1
+                    continue
+                kept.append(f)
+            r.findings = kept
+
+
 def analyze_paths(paths: Iterable[str], settings: Optional[Settings] = None,
                   pm: Optional[PluginManager] = None) -> Report:
     if pm is None or settings is None:
         settings, pm = prepare(settings, pm)
+    if settings.baseline and "baseline" not in settings.plugin_options:
+        settings.plugin_options["baseline"] = load_baseline(settings.baseline, settings, pm)
     runs, failures = load_paths(list(paths), settings, pm)
     report = Report(fail_on=settings.fail_on, input_failures=failures)
     for run in runs:
         report.runs.append(check_run(run, settings, pm))
+    if settings.known_findings:
+        apply_known_findings(report, settings.known_findings)
     report.plugin_failures = list(pm.failures)
     report.exit_code = report.compute_exit_code()
     return report

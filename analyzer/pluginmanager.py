@@ -30,14 +30,22 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "logcheck.plugins.parse_lightning",
     "logcheck.plugins.parse_raw",
     "logcheck.plugins.parse_structured",
+    "logcheck.plugins.parse_keras",
     "logcheck.plugins.check_convergence",
     "logcheck.plugins.check_overfitting",
     "logcheck.plugins.check_stability",
     "logcheck.plugins.check_throughput",
     "logcheck.plugins.check_warnings",
     "logcheck.plugins.check_config",
+    "logcheck.plugins.check_regression",
+    "logcheck.plugins.check_liveness",
     "logcheck.plugins.format_text",
     "logcheck.plugins.format_json",
+    "logcheck.plugins.format_markdown",
+    "logcheck.plugins.format_github",
+    "logcheck.plugins.format_junit",
+    "logcheck.plugins.format_sarif",
+    "logcheck.plugins.format_gitlab",
 )
 
 ENTRY_POINT_GROUP = "logcheck"

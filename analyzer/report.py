@@ -209,12 +209,37 @@ def run_to_json(rr: RunReport) -> dict[str, Any]:
             }
             for f in rr.findings
         ],
+        "curves": run_curves(run),
         "notes": list(run.notes),
         "conflicts": [c.model_dump() for c in run.conflicts],
         "events": {"count": sum(e.count for e in run.events) + run.events_dropped,
                    "warnings": sum(e.count for e in run.events if e.level == "warning"),
                    "errors": sum(e.count for e in run.events if e.level == "error")},
     })
+
+
+def downsample(step: np.ndarray, value: np.ndarray, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    if len(step) <= n:
+        return step, value
+    edges = np.linspace(0, len(step), n + 1).astype(int)
+    s = np.array([step[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
+    v = np.array([np.nanmean(value[a:b]) if np.isfinite(value[a:b]).any() else np.nan
+                  for a, b in zip(edges[:-1], edges[1:])])
+    return s, v
+
+
+def run_curves(run: Run) -> dict[str, Any]:
+    """The reference figures kept in a JSON report: downsampled curves and summary numbers."""
+    out: dict[str, Any] = {}
+    for name, s in (("train_loss", run.train_loss), ("eval_loss", run.eval_loss)):
+        if s is not None:
+            st, va = downsample(s.step, s.value)
+            out[name] = {"step": st.tolist(), "value": [float(x) for x in va]}
+    sm = run.summary
+    out["train_samples_per_second"] = sm.train_samples_per_second
+    out["train_steps_per_second"] = sm.train_steps_per_second
+    return out
+
 
 
 def worst_status(results: list[CheckResult]) -> Status:

@@ -35,6 +35,8 @@ class Settings(BaseModel):
     min_samples_per_second: Optional[float] = Field(None, gt=0, description="throughput floor")
     peak_flops: Optional[float] = Field(None, gt=0, description="hardware peak FLOP/s, for utilization")
     parser: Optional[str] = Field(None, description="force this parser instead of detection")
+    baseline: Optional[str] = Field(None, description="reference run (log, folder or JSON report) to compare with")
+    known_findings: Optional[str] = Field(None, description="file of known findings (--write-baseline) to ignore")
     plugins: list[str] = Field(default_factory=list, description="-p modules to load / no:NAME to block")
     plugin_options: dict[str, Any] = Field(default_factory=dict)
 

@@ -1,0 +1,113 @@
+"""The command line: exit codes, one-line errors, configuration errors, rule docs."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path | None = None, input: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "logcheck", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, timeout=120, input=None if input is None else input.decode())
+
+
+def _no_traceback(res: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout, res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("content,code,words", [
+    (b"", 3, "empty file"),
+    (bytes(range(256)) * 64, 2, "binary file"),
+    (b"\x00" * 5000, 2, "binary file"),
+    (b"hello world\nnothing to see here\n", 3, "no training metrics"),
+])
+def test_bad_input_is_one_line_and_an_exit_code(tmp_path, content, code, words):
+    p = tmp_path / "in.log"
+    p.write_bytes(content)
+    res = run_cli(str(p))
+    _no_traceback(res)
+    assert res.returncode == code, (res.returncode, res.stderr)
+    err_lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(err_lines) == 1 and words in err_lines[0]
+
+
+def test_missing_file_and_directory_without_logs(tmp_path):
+    res = run_cli(str(tmp_path / "nope.log"))
+    _no_traceback(res)
+    assert res.returncode == 2 and "no such file" in res.stderr
+    (tmp_path / "d").mkdir()
+    res = run_cli(str(tmp_path / "d"))
+    _no_traceback(res)
+    assert res.returncode == 3 and "no training logs" in res.stderr
+
+
+def test_unreadable_file_is_exit_2(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root can read any file")
+    p = tmp_path / "secret.log"
+    p.write_text("iter 1: loss 2.0\n")
+    p.chmod(0)
+    res = run_cli(str(p))
+    assert res.returncode == 2 and "permission denied" in res.stderr
+
+
+def test_no_arguments_is_a_usage_error():
+    res = run_cli()
+    _no_traceback(res)
+    assert res.returncode == 2 and "no log given" in res.stderr
+
+
+def test_unknown_format_and_unknown_option():
+    res = run_cli("x.log", "--format", "yaml")
+    assert res.returncode == 2 and "unknown format" in res.stderr
+    res = run_cli("x.log", "--frobnicate")
+    _no_traceback(res)
+    assert res.returncode == 2
+
+
+def test_bad_config_key_names_the_key(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.logcheck]\nfail-on = "sometimes"\nselcet = ["CNV"]\n')
+    log = tmp_path / "a.log"
+    log.write_text("x\n")
+    res = run_cli(str(log), cwd=tmp_path)
+    _no_traceback(res)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert any("fail_on" in line for line in lines) and any("selcet" in line and "unknown key" in line for line in lines)
+
+
+def test_rule_command_prints_docs_and_rejects_unknown_codes():
+    res = run_cli("rule", "NOPE999")
+    _no_traceback(res)
+    assert res.returncode == 2 and "unknown rule code" in res.stderr
+    listing = run_cli("rules")
+    assert listing.returncode == 0
+    codes = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
+    if not codes:
+        pytest.skip("no rules registered yet")
+    res = run_cli("rule", codes[0])
+    assert res.returncode == 0
+    for section in ("What it does", "Why is this bad", "Example", "How to fix"):
+        assert section in res.stdout
+
+
+def test_plugins_command_lists_builtins_with_hooks():
+    res = run_cli("plugins")
+    assert res.returncode == 0, res.stderr
+    assert "format_json" in res.stdout and "register_formats" in res.stdout
+
+
+def test_json_output_is_versioned_even_when_input_fails(tmp_path):
+    p = tmp_path / "empty.log"
+    p.write_bytes(b"")
+    res = run_cli(str(p), "--format", "json")
+    doc = json.loads(res.stdout)
+    assert doc["schema_version"] == 1 and doc["exit_code"] == 3 == res.returncode
+    assert doc["runs"] == [] and doc["errors"][0]["kind"] == "input"
