@@ -1,0 +1,195 @@
+"""Tests for the stability check: synthetic seeded curves (labelled), the reference run's
+published figures as an envelope, and real trainer_state.json files from the corpus."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import logcheck.plugins.check_stability as plugin
+from logcheck import Event, Status
+from logcheck.testing import first, run_check, series_run
+
+from check_inputs import corpus_file, load_state_run, reference_envelope
+
+
+def _codes(res):
+    return {f.code for f in res.findings}
+
+
+def _decay(n=2000, every=10, noise=0.03, seed=0):
+    """Synthetic train loss: power law plus floor with seeded multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    s = np.arange(every, n * every + 1, every, dtype=float)
+    return s, (1.5 + 4.0 * (s / every) ** -0.5) * np.exp(rng.normal(0, noise, s.size))
+
+
+def test_smooth_noisy_decay_is_quiet():
+    s, v = _decay()
+    gn = np.exp(np.random.default_rng(9).normal(0, 0.2, s.size))
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v)), train_grad_norm=list(zip(s, gn)),
+                                       train_learning_rate=[(x, 1e-4) for x in s]))
+    assert res.status is Status.pass_, res.reason
+    assert not res.findings
+
+
+def test_nan_loss_is_an_error_with_step_and_line():
+    s, v = _decay(200)
+    v[120:] = np.nan
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v))))
+    f = first(res, "STB001")
+    assert res.status is Status.fail
+    assert f.step == s[120] and f.line == 121 and "first of 80" in f.message
+
+
+def test_early_inf_grad_norm_is_fp16_warmup_not_error():
+    s, v = _decay(200)
+    gn = np.ones(s.size)
+    gn[:2] = np.inf
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v)), train_grad_norm=list(zip(s, gn))))
+    assert first(res, "STB001") is None and first(res, "STB007") is not None
+    assert res.status is Status.pass_
+    gn[150] = np.nan  # a later one is an error
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v)), train_grad_norm=list(zip(s, gn))))
+    assert res.status is Status.fail and first(res, "STB001").step == s[150]
+
+
+def test_overflow_messages_are_info():
+    s, v = _decay(200)
+    run = series_run(train_loss=list(zip(s, v)))
+    run = run.model_copy(update={"events": (Event(line=5, level="info", count=3,
+                                                   text="Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 32768"),)})
+    res = run_check(plugin, run)
+    assert res.status is Status.pass_ and "3 fp16 overflow" in first(res, "STB007").message
+
+
+def test_non_finite_metric_is_a_warning():
+    s, v = _decay(200)
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v)), eval_wer=[(500, 0.5), (1000, math.nan)]))
+    assert res.status is Status.warn and first(res, "STB002").step == 1000
+
+
+def test_learning_rate_zero_throughout():
+    s, v = _decay(100)
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v)), train_learning_rate=[(x, 0.0) for x in s]))
+    assert res.status is Status.fail and "0 at all 100 logged steps" in first(res, "STB008").message
+    # zero only at the end (linear decay) is fine
+    lr = np.linspace(1e-4, 0, s.size)
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v)), train_learning_rate=list(zip(s, lr))))
+    assert first(res, "STB008") is None
+
+
+def test_divergence_is_an_error():
+    s, v = _decay(500)
+    v[300:] = v[300:] * np.linspace(1, 4, 200)
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v))))
+    f = first(res, "STB004")
+    assert res.status is Status.fail and f is not None
+    assert s[150] <= f.step <= s[300]  # the best lies before the rise starts
+    assert f.evidence["end"] / f.evidence["best"] > 3
+
+
+def test_spikes_found_with_their_steps_and_grouped():
+    s, v = _decay(3000)
+    for i in (1000, 1001, 2000):
+        v[i] *= 3.0
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v))))
+    f = first(res, "STB005")
+    assert f is not None and f.evidence["count"] == 2  # 1000-1001 is one spike
+    assert {e["step"] for e in f.evidence["largest"]} == {s[1000], s[2000]} or s[1001] in {
+        e["step"] for e in f.evidence["largest"]}
+    assert res.status is Status.warn
+
+
+def test_flatlined_loss():
+    s, v = _decay(200)
+    v[100:140] = 2.3026
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v))))
+    f = first(res, "STB003")
+    assert f is not None and "40 consecutive" in f.message
+
+
+def test_rounded_tiny_loss_is_not_flatlined():
+    s = np.arange(10, 2001, 10, dtype=float)
+    v = np.round(np.maximum(2.0 * (s / 10) ** -2, 0.0002), 4)  # memorised loss rounded to 4 decimals
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v))))
+    assert first(res, "STB003") is None and first(res, "STB005") is None
+
+
+def test_resume_jump():
+    s1, v1 = _decay(300)
+    s2 = np.arange(s1[-1] + 10, s1[-1] + 1000, 10)
+    v2 = np.full(s2.size, 9.0)
+    steps = np.concatenate([s1[:200], s2])  # steps jump from 2000 to 3010: resumed elsewhere
+    vals = np.concatenate([v1[:200], v2])
+    res = run_check(plugin, series_run(train_loss=list(zip(steps, vals))))
+    f = first(res, "STB009")
+    assert f is not None and f.step == s2[0] and res.status is Status.fail
+
+
+def test_grpo_loss_near_zero_is_not_divergence():
+    rng = np.random.default_rng(4)
+    s = np.arange(1, 201)
+    loss = rng.normal(0, 0.01, s.size)
+    loss[150:] += 0.01  # drifts a little above 0
+    res = run_check(plugin, series_run(train_loss=list(zip(s, loss)), train_reward=list(zip(s, rng.random(200)))))
+    assert first(res, "STB004") is None and res.status is Status.pass_
+
+
+def test_reference_envelope_is_stable():
+    res = run_check(plugin, reference_envelope())
+    assert res.status is Status.pass_ and not res.findings, res.reason
+
+
+CORPUS_EXPECT = {
+    "hf_state/bashkir_asr_trainer_state.json": Status.pass_,
+    "hf_state/trl_grpo_negative_loss_trainer_state.json": Status.pass_,
+    "hf_state/overfit_eval_loss_rises_trainer_state.json": Status.pass_,
+    "hf_state/whisper_large_v2_ja_trainer_state.json": Status.pass_,
+    "hf_state/eagle_draft_custom_keys_trainer_state.json": Status.pass_,
+    "hf_state/lora_flat_loss_no_eval_trainer_state.json": Status.pass_,
+}
+
+
+@pytest.mark.parametrize("rel", sorted(CORPUS_EXPECT))
+def test_corpus_verdicts(rel):
+    path = corpus_file(rel)
+    if path is None:
+        pytest.skip(f"corpus file {rel} not available")
+    res = run_check(plugin, load_state_run(path))
+    assert res.status is CORPUS_EXPECT[rel], res.reason
+    assert not _codes(res) & {"STB001", "STB004", "STB005"}
+
+
+def test_jump_right_after_the_first_point_of_a_resumed_log():
+    # synthetic: the log starts at step 47700 with the checkpoint's loss, then the loss is ~14
+    rng = np.random.default_rng(5)
+    steps = np.arange(47700, 57351, 10)
+    vals = 14 + rng.normal(0, 0.3, steps.size)
+    vals[0] = 1.47
+    res = run_check(plugin, series_run(train_loss=list(zip(steps, vals))))
+    f = first(res, "STB009")
+    assert f is not None and "the first logged step" in f.message and res.status is Status.fail
+
+
+def test_steep_drop_with_irregular_logging_is_not_a_spike():
+    # synthetic: steps 1..10 logged every step while the loss falls fast, then every 500 steps
+    steps = list(range(1, 11)) + list(range(500, 6501, 500))
+    vals = list(np.linspace(8.6, 6.2, 10)) + list(2.3 - 0.02 * np.arange(13))
+    res = run_check(plugin, series_run(train_loss=list(zip(steps, vals))))
+    assert first(res, "STB005") is None
+
+
+def test_excursion_that_recovers_is_reported_not_failed():
+    # synthetic: a smooth decay that rises to 2x its running best mid-run and comes back
+    s, v = _decay(600, noise=0.01)
+    bump = np.ones(s.size)
+    bump[250:350] = np.concatenate([np.linspace(1, 2.2, 50), np.linspace(2.2, 1, 50)])
+    res = run_check(plugin, series_run(train_loss=list(zip(s, v * bump))))
+    f = first(res, "STB010")
+    assert f is not None and f.evidence["ratio"] > 1.5 and first(res, "STB004") is None
+    assert s[280] <= f.step <= s[320]
+    assert res.status is Status.pass_  # info by default
+    assert run_check(plugin, series_run(train_loss=list(zip(s, v * bump))),
+                     severity={"STB010": "error"}).status is Status.fail
