@@ -1,1 +1,704 @@
-"""(being written)"""
+"""PyTorch Lightning parsers: console output (TQDM and Rich progress bars, 1.x
+and 2.x) and the ``metrics.csv`` of CSVLogger.
+
+Console steps are reconstructed: a training bar says ``Epoch E: ... n/total``
+and the global step is ``E * total + n`` (``n`` counts batches, so with
+gradient accumulation it counts batches, not optimizer steps). Metrics in the
+bar postfix are redrawn on every frame; one point per distinct batch counter is
+kept (the last frame drawn for it, which carries that batch's values), and
+epoch-level values (``val_*``, ``*_epoch``) once per epoch, at the global step
+where the epoch ends.
+
+``metrics.csv`` steps: Lightning 2.6 logs ``step = fit_loop.epoch_loop._batches_that_stepped``
+(logger_connector.py ``log_metrics``), i.e. the 0-based index of the optimizer step
+just taken (the counter is incremented after logging; fit_loop.py decrements it
+around the epoch-end log so epoch metrics share the last batch's step). A row
+with step S therefore describes the state after S + 1 optimizer steps; we store
+S + 1 so that CSV steps equal the console's ``epoch * total + n`` and Hugging
+Face's ``global_step``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from logcheck import Ending, ParseContext, ParseError, Parser, RunBuilder, Source, StepOrigin, hookimpl
+from logcheck.parsing import clean, iter_lines, parse_number, split_rank
+
+# ---------------------------------------------------------------------------
+# Metric names
+# ---------------------------------------------------------------------------
+
+_IGNORED = {"v_num", "epoch", "step", "global_step", "created_at", "it/s", "s/it"}
+_SPLIT_PREFIXES = (
+    ("train_", "train"), ("train/", "train"), ("training_", "train"), ("training/", "train"),
+    ("val_", "eval"), ("val/", "eval"), ("valid_", "eval"), ("valid/", "eval"),
+    ("validation_", "eval"), ("validation/", "eval"), ("eval_", "eval"), ("eval/", "eval"),
+    ("v_", "eval"),
+    ("test_", "test"), ("test/", "test"),
+)
+# how specific a name for the per-batch training loss is; "loss" in a 1.x bar is a running mean
+_TRAIN_LOSS_KEYS = ("train_loss_step", "train_loss_batch", "train/loss_step", "train_loss", "train/loss")
+
+
+def lightning_metric(key: str) -> Optional[tuple[str, str]]:
+    """``(split, name)`` for a logged key, or None for bookkeeping keys.
+
+    ``train_loss_step`` -> ("train", "loss"); ``train_loss_epoch`` -> ("train", "loss_epoch");
+    ``val_loss``/``valid_loss``/``v_loss``/``val_loss_epoch`` -> ("eval", "loss");
+    ``lr-AdamW`` -> ("train", "learning_rate").
+    """
+    k = key.strip()
+    low = k.lower()
+    if not low or low in _IGNORED:
+        return None
+    split = "train"
+    name = k
+    for prefix, sp in _SPLIT_PREFIXES:
+        if low.startswith(prefix) and len(low) > len(prefix):
+            split, name = sp, k[len(prefix):]
+            break
+    lname = name.lower()
+    if split == "train":
+        if lname.endswith("_step") or lname.endswith("_batch"):
+            name = name.rsplit("_", 1)[0]
+    else:
+        if lname.endswith("_epoch"):
+            name = name[: -len("_epoch")]
+    lname = name.lower()
+    if lname == "lr" or lname.startswith("lr-") or lname.startswith("lr_"):
+        rest = name[3:]
+        name = "learning_rate" if "/" not in rest else "learning_rate_" + rest.rsplit("/", 1)[-1]
+    elif lname.startswith("momentum-"):
+        name = "momentum"
+    return split, name
+
+
+def _is_epoch_level(key: str) -> bool:
+    low = key.lower()
+    sp = lightning_metric(key)
+    return low.endswith("_epoch") or (sp is not None and sp[0] != "train")
+
+
+def _scaled_count(text: str) -> Optional[float]:
+    """``249 M`` -> 249e6, ``1.7 K`` -> 1700, ``1,761`` -> 1761."""
+    m = re.match(r"\s*([\d.,]+)\s*([KMBT]?)\b", text)
+    if not m:
+        return None
+    num = parse_number(m.group(1).replace(",", ""))
+    if num is None:
+        return None
+    return float(round(num * {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}[m.group(2)]))
+
+
+# ---------------------------------------------------------------------------
+# Console
+# ---------------------------------------------------------------------------
+
+_TQDM_BAR = re.compile(
+    r"(?P<desc>Epoch (?P<ep>\d+)|Validation DataLoader \d+|Validation sanity check|Validating|Validation"
+    r"|Sanity Checking DataLoader \d+|Sanity Checking|Training|Testing DataLoader \d+|Testing"
+    r"|Predicting DataLoader \d+|Predicting):\s*"
+    r"(?:\d{1,3}%)?\|[^|\r\n]{0,400}\|\s*(?P<n>\d+)/(?P<total>\d+|\?)"
+    r"\s*\[(?P<info>[^\]\r\n]{0,4000})\]"
+)
+_ORPHAN_BAR = re.compile(r"\|\s*(?P<n>\d+)/(?P<total>\d+)\s*\[(?P<info>[^\]\r\n]{0,4000}it/s[^\]\r\n]{0,4000})\]")
+_TQDM_UNSIZED = re.compile(r"(?:Validation sanity check|Training|Validating|Sanity Checking): \d+it \[")
+_POSTFIX_KV = re.compile(r"([A-Za-z_][\w/.\-]*)=([^,\]\s]+)")
+_RICH_BAR = re.compile(
+    r"(?P<desc>Epoch (?P<ep>\d+)/(?P<max>\d+|\?)|Validation DataLoader \d+|Validation|Sanity Checking"
+    r"(?: DataLoader \d+)?|Testing(?: DataLoader \d+)?|Predicting(?: DataLoader \d+)?)\s+"
+    r"[━╸╺╾╼\- ]*\s(?P<n>\d+)/(?P<total>\d+|\?)\s+[\d:\-]+\s*•\s*[\d:\-]+\s*(?:[\d.]+\s*it/s)?(?P<rest>.*)$"
+)
+_RICH_KV = re.compile(r"([A-Za-z_][\w/.\-]*):\s+([-+]?(?:\d[\d.]*(?:e[-+]?\d+)?|nan|inf)\b%?)", re.I)
+_RICH_WRAPPED = re.compile(r"(?:[A-Za-z_][\w/.\-]*:|[-+\w.%]+)(?:\s+(?:[A-Za-z_][\w/.\-]*:|[-+\w.%]+))*")
+_SUMMARY_LINE = re.compile(r"\bEpoch (?P<ep>\d+):\s+(?P<rest>[A-Za-z_][\w/.\-]*\s+[-+\w.%]+(?:\s+[A-Za-z_][\w/.\-]*\s+[-+\w.%]+)+)\s*$")
+_SUMMARY_KV = re.compile(r"([A-Za-z_][\w/.\-]*)\s+([-+]?(?:\d[\d.]*(?:e[-+]?\d+)?|nan|inf)%?)(?=\s|$)", re.I)
+_ES_IMPROVED = re.compile(r"Metric (?P<m>\S+) improved(?: by (?P<by>[-\d.e+naif]+) >= min_delta = (?P<d>[-\d.e+]+))?\. New best score: (?P<best>[-\d.e+naif]+)")
+_ES_STOP = re.compile(r"Monitored metric (?P<m>\S+) did not improve in the last (?P<p>\d+) records\. Best score: (?P<best>[-\d.e+naif]+)\. Signaling Trainer to stop")
+_FIT_STOPPED = re.compile(r"`Trainer\.fit` stopped: (?P<why>.+)")
+_MAX_EPOCHS = re.compile(r"max_epochs=(\d+)")
+_MAX_STEPS = re.compile(r"max_steps=(\d+)")
+_PARAMS_OLD = re.compile(r"^\s*(?P<num>[\d.,]+\s*[KMBT]?)\s+(?P<what>Trainable params|Non-trainable params|Total params)\s*$")
+_PARAMS_NEW = re.compile(r"^\s*(?P<what>Trainable params|Non-trainable params|Total params):\s*(?P<num>[\d.,]+\s*[KMBT]?)\s*$")
+_GPU = re.compile(r"^(GPU|TPU|IPU|HPU) available: (.+)$")
+_LOCAL_RANK = re.compile(r"LOCAL_RANK: (\d+) - CUDA_VISIBLE_DEVICES: (\S+)")
+_WARNING_PATH = re.compile(r"^(?:/|[A-Za-z]:\\)\S+\.py:\d+: (?P<cat>\w*Warning): (?P<msg>.+)")
+_RESULT_HEADER = re.compile(r"^\W*(Test|Validate|Validation) metric\s*\W+\s*DataLoader \d+")
+_RESULT_ROW = re.compile(r"^[│|┃\s]*([A-Za-z_][\w/.\-]*)\s*[│|┃]?\s+([-+]?(?:\d[\d.]*(?:[eE][-+]?\d+)?|nan|inf))\s*[│|┃]?\s*$")
+_TRACEBACK = "Traceback (most recent call last):"
+_INTERRUPT = ("Detected KeyboardInterrupt, attempting graceful shutdown", "KeyboardInterrupt", "Ctrl + C detected",
+              "Ctrl+C detected")
+
+
+class _EpochState:
+    """What the bars of the current training epoch showed."""
+
+    __slots__ = ("epoch", "total", "max_n", "end_postfix", "end_line", "val_seen", "pending")
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+        self.total: Optional[int] = None
+        self.max_n = -1
+        self.end_postfix: Optional[dict[str, str]] = None
+        self.end_line = 0
+        self.val_seen = False
+        self.pending: Optional[tuple[int, dict[str, str], int]] = None  # (n, postfix, line)
+
+
+class LightningConsoleParser(Parser):
+    name = "lightning_console"
+    format = "lightning"
+    framework = "lightning"
+    description = "PyTorch Lightning console output (TQDM/Rich progress bars, EarlyStopping, model summary)"
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        if not head:
+            return 0.0
+        if re.match(rb"\s*(?:\{\s*\"|\[\s*[\[{\"\d-])", head):
+            return 0.0  # JSON
+        text = head.decode("utf-8", "replace")
+        score = 0.0
+        if re.search(r"Epoch \d+:\s+\d+%\|", text) and "v_num" in text:
+            score = 0.95
+        elif re.search(r"Epoch \d+/\d+\s+━", text):
+            score = 0.9
+        if "LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES" in text:
+            score = max(score, 0.9)
+        if re.search(r"\|\s*Name\s*\|\s*Type\s*\|\s*Params", text) or re.search(r"┃\s*Name\s*┃\s*Type\s*┃\s*Params", text):
+            score = max(score, 0.9)
+        if "`Trainer.fit` stopped" in text or "Sanity Checking" in text or "Validation sanity check" in text:
+            score = max(score, 0.85)
+        if score == 0.0 and re.search(r"Epoch \d+:.*it/s", text) and ("val_loss" in text or "train_loss" in text):
+            score = 0.6
+        return score
+
+    def parse(self, path: Path, ctx: ParseContext) -> Any:
+        try:
+            return _ConsoleReader(path).read()
+        except ParseError:
+            raise
+        except (OSError, MemoryError) as e:
+            raise ParseError(f"{path}: cannot read: {e}") from e
+        except Exception as e:  # a parser bug must not become a traceback for the user
+            raise ParseError(f"{path}: unreadable as Lightning console output ({type(e).__name__}: {e})") from e
+
+
+class _ConsoleReader:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.b = RunBuilder(str(path), "lightning")
+        self.state: Optional[_EpochState] = None
+        self.val_bars_ever = False
+        self.cum_batches = 0  # batches of finished epochs, for bars without a total
+        self.style_1x = False
+        self.saw_bar = False
+        self.saw_summary_lines = False
+        self.summary_batches: Optional[int] = None
+        self.rich_pending: Optional[tuple[int, Optional[int], int, int, str]] = None  # ep, total, n, line, text
+        self.in_traceback = False
+        self.traceback_line = 0
+        self.last_error = ""
+        self.lines = 0
+        self.best_score: Optional[float] = None
+        self.result_table: Optional[str] = None  # inside trainer.test()/validate() results: "test" | "eval"
+
+    # -- points -------------------------------------------------------------
+    def _global_step(self, epoch: int, n: int, total: Optional[int]) -> float:
+        if total:
+            return float(epoch * total + n)
+        return float(self.cum_batches + n)
+
+    def _add_postfix(self, postfix: dict[str, str], step: float, epoch: int, line: int, epoch_level: bool) -> None:
+        has_specific_loss = any(k in postfix for k in _TRAIN_LOSS_KEYS)
+        for key, raw in postfix.items():
+            if _is_epoch_level(key) != epoch_level:
+                continue
+            val = parse_number(raw)
+            if val is None:
+                continue
+            if key == "loss" and has_specific_loss:
+                sp_name: Optional[tuple[str, str]] = ("train", "running_loss")  # 1.x: mean of the last 20 steps
+            else:
+                sp_name = lightning_metric(key)
+            if sp_name is None:
+                continue
+            self.b.add(sp_name[0], sp_name[1], step, val, float(epoch), line, key)
+
+    def _flush_pending(self) -> None:
+        st = self.state
+        if st is None or st.pending is None:
+            return
+        n, postfix, line = st.pending
+        st.pending = None
+        if n > 0 and postfix:
+            self._add_postfix(postfix, self._global_step(st.epoch, n, st.total), st.epoch, line, epoch_level=False)
+
+    def _close_epoch(self, finished: bool) -> None:
+        """Record the epoch-level values the last full bar of the epoch showed."""
+        st = self.state
+        if st is None:
+            return
+        self._flush_pending()
+        complete = st.total is not None and st.max_n >= st.total
+        if st.end_postfix and (complete or (st.total is None and finished)):
+            # A validation run that was not shown this epoch leaves last epoch's val_* in the postfix.
+            postfix = st.end_postfix
+            if self.val_bars_ever and not st.val_seen:
+                postfix = {k: v for k, v in postfix.items() if lightning_metric(k) is None
+                           or lightning_metric(k)[0] == "train"}
+            self._add_postfix(postfix, self._global_step(st.epoch, st.max_n, st.total), st.epoch,
+                              st.end_line, epoch_level=True)
+        if st.total is None and st.max_n > 0:
+            self.cum_batches += st.max_n
+        elif st.total:
+            self.cum_batches = (st.epoch + 1) * st.total
+        self.state = None
+
+    def _train_frame(self, epoch: int, n: int, total: Optional[int], postfix: dict[str, str], line: int) -> None:
+        self.saw_bar = True
+        st = self.state
+        if st is not None and epoch != st.epoch:
+            if epoch < st.epoch:  # a second fit in the same file, or a restart: keep going, steps from 0
+                self._close_epoch(finished=True)
+                self.cum_batches = 0
+            else:
+                self._close_epoch(finished=True)
+            st = None
+        if st is None:
+            st = self.state = _EpochState(epoch)
+        if total is not None:
+            st.total = total
+        if n < st.max_n:
+            # a stale redraw (the 0/N frame after an epoch ends, or a capture that replays old frames)
+            return
+        if st.pending is not None and st.pending[0] != n:
+            self._flush_pending()
+        st.pending = (n, postfix, line)
+        st.max_n = n
+        st.end_postfix = postfix
+        st.end_line = line
+
+    # -- lines ----------------------------------------------------------------
+    def read(self) -> Any:
+        b = self.b
+        nbytes = 0
+        for lineno, raw in iter_lines(self.path):
+            self.lines = lineno
+            nbytes += len(raw) + 1
+            if b"\x00" in raw[:4096] and raw.count(b"\x00") > len(raw) // 4:
+                continue  # binary garbage inside a log: nothing to read there
+            text = clean(raw)
+            self._line(lineno, text)
+        self._flush_rich()
+        self._close_epoch(finished=self.b.ending == Ending.completed)
+        if self.in_traceback:
+            b.end(Ending.crashed, self.traceback_line, self.last_error or "traceback")
+        elif b.ending == Ending.unknown:
+            if self.saw_bar or self.saw_summary_lines or b.has_points():
+                b.end(Ending.interrupted, self.lines, "the log stops before Trainer.fit finished")
+        if not b.has_points() and not self.saw_bar and not b.config_extra and b.ending == Ending.unknown:
+            raise ParseError(f"{self.path}: no Lightning progress bars, metrics or messages found")
+        origin = StepOrigin.estimated if self.style_1x else StepOrigin.reconstructed
+        if self.saw_bar:
+            b.set_step_origin(origin)
+            b.note("Steps are reconstructed from the progress bar: epoch x batches-per-epoch (the bar total) + "
+                   "the batch counter; epoch-level values (val_*, *_epoch) sit at the step where their epoch ends.")
+            if self.style_1x:
+                b.note("Lightning 1.x bars count validation batches in the epoch total, so steps are estimates; "
+                       "'loss' in a 1.x bar is a running mean, kept as train/running_loss.")
+        if self.saw_summary_lines and not self.saw_bar:
+            for sp in ("train", "eval", "test"):
+                b.set_step_origin(StepOrigin.index if self.summary_batches is None else StepOrigin.estimated, sp)
+            b.note("Per-epoch summary lines: step = (epoch + 1)"
+                   + (" x batches per epoch." if self.summary_batches else " (epochs completed; the log shows no "
+                      "batches-per-epoch)."))
+        b.sources.append(Source(path=str(self.path), parser="lightning_console", format="lightning",
+                                framework="lightning", lines=self.lines, bytes=nbytes))
+        return b.build()
+
+    def _line(self, lineno: int, text: str) -> None:
+        if "\r" in text or "\b" in text:
+            frames = [f for f in re.split(r"[\r\b]+", text) if f.strip()]
+        else:
+            frames = [text]
+        for frame in frames:
+            self._frame(lineno, frame)
+
+    def _frame(self, lineno: int, frame: str) -> None:
+        b = self.b
+        _, frame = split_rank(frame)
+        stripped = frame.strip()
+        if not stripped:
+            return
+        # Rich bars wrap their metrics onto the following lines when the console is not a terminal.
+        if self.rich_pending is not None:
+            if frame.startswith("          ") and _RICH_WRAPPED.fullmatch(stripped):
+                ep, total, n, ln, acc = self.rich_pending
+                self.rich_pending = (ep, total, n, ln, acc + " " + stripped)
+                return
+            self._flush_rich()
+
+        found_bar = False
+        tail_start = 0
+        if "|" in frame and "/" in frame:
+            for m in _TQDM_BAR.finditer(frame):
+                found_bar = True
+                tail_start = m.end()
+                self._tqdm_match(m, lineno)
+        if not found_bar and self.state is not None and "|" in frame and "it/s" in frame:
+            # a bar whose "Epoch N: xx%" head was overwritten (captures that mix prints into the bar)
+            for m in _ORPHAN_BAR.finditer(frame):
+                if self.state is not None and m.group("total") == str(self.state.total):
+                    found_bar = True
+                    tail_start = m.end()
+                    self._tqdm_match(m, lineno, epoch=self.state.epoch)
+        if not found_bar and "━" in frame:
+            m = _RICH_BAR.search(stripped)
+            if m:
+                found_bar = True
+                self._rich_match(m, lineno)
+                return
+        if not found_bar:
+            m = _TQDM_UNSIZED.search(frame)
+            if m:
+                if "Validation sanity check" in frame or "Validating" in frame:
+                    self.style_1x = True
+                found_bar = True
+                close = frame.find("]", m.end())
+                tail_start = close + 1 if close >= 0 else len(frame)
+        if tail_start:
+            # A message can follow a bar on the same frame (TQDM does not end its line).
+            frame = frame[tail_start:]
+            stripped = frame.strip()
+            if not stripped:
+                return
+        self._messages(lineno, frame, stripped)
+
+    def _tqdm_match(self, m: re.Match, lineno: int, epoch: Optional[int] = None) -> None:
+        desc = "" if epoch is not None else m.group("desc")
+        n = int(m.group("n"))
+        total = None if m.group("total") == "?" else int(m.group("total"))
+        if epoch is not None or m.group("ep") is not None:
+            info = m.group("info")
+            postfix = dict(_POSTFIX_KV.findall(info.split(",", 2)[2] if info.count(",") >= 2 else ""))
+            if "loss" in postfix and "v_num" in postfix:
+                self.style_1x = True
+            self._train_frame(epoch if epoch is not None else int(m.group("ep")), n, total, postfix, lineno)
+            return
+        if desc.startswith("Validation sanity check") or desc == "Validating":
+            self.style_1x = True
+        if desc.startswith("Validati") and "sanity" not in desc:
+            self.val_bars_ever = True
+            if self.state is not None:
+                self.state.val_seen = True
+
+    def _rich_match(self, m: re.Match, lineno: int) -> None:
+        if m.group("ep") is None:
+            if m.group("desc").startswith("Validation"):
+                self.val_bars_ever = True
+                if self.state is not None:
+                    self.state.val_seen = True
+            return
+        self._flush_rich()
+        total = None if m.group("total") == "?" else int(m.group("total"))
+        if m.group("max") and m.group("max") != "?":
+            self.b.config.setdefault("num_train_epochs", float(int(m.group("max")) + 1))
+        self.rich_pending = (int(m.group("ep")), total, int(m.group("n")), lineno, m.group("rest") or "")
+
+    def _flush_rich(self) -> None:
+        if self.rich_pending is None:
+            return
+        ep, total, n, line, text = self.rich_pending
+        self.rich_pending = None
+        postfix = {k: v for k, v in _RICH_KV.findall(text)}
+        self._train_frame(ep, n, total, postfix, line)
+        if self.state is not None:
+            # Rich redraws the whole bar: a non-terminal console prints the final state, validation included.
+            self.state.val_seen = True
+
+    def _messages(self, lineno: int, frame: str, stripped: str) -> None:
+        b = self.b
+        if self.in_traceback:
+            if stripped and not frame.startswith((" ", "\t")) and not stripped.startswith(("During handling", "The above")):
+                if re.match(r"^[\w.]+(Error|Exception|Interrupt|Exit)\b", stripped) or ":" in stripped:
+                    self.last_error = stripped[:500]
+                    if stripped.startswith("KeyboardInterrupt"):
+                        self.in_traceback = False
+                        b.event(lineno, "error", stripped)
+                        b.end(Ending.interrupted, lineno, "KeyboardInterrupt")
+                        return
+                    b.event(lineno, "error", stripped)
+            return
+        m = _RESULT_HEADER.match(stripped)
+        if m:
+            self.result_table = "test" if m.group(1) == "Test" else "eval"
+            self._close_epoch(finished=True)  # trainer.test()/validate() run after fit()
+            return
+        if self.result_table is not None:
+            if re.fullmatch(r"[─━┏┓┡┩└┘┴┬╇┳\-=\s]+", stripped):
+                if stripped[:1] in "└":
+                    self.result_table = None
+                return
+            m = _RESULT_ROW.match(stripped)
+            if m:
+                val = parse_number(m.group(2))
+                sp_name = lightning_metric(m.group(1))
+                if val is not None and sp_name is not None:
+                    split = self.result_table if sp_name[0] == "train" else sp_name[0]
+                    step = float(self.cum_batches) if self.saw_bar else (b.last_step or 0.0)
+                    b.add(split, sp_name[1], step, val, math.nan, lineno, m.group(1))
+                return
+            self.result_table = None
+        if stripped.startswith(_TRACEBACK):
+            self.in_traceback = True
+            self.traceback_line = lineno
+            return
+        if any(s in stripped for s in _INTERRUPT):
+            b.event(lineno, "warning", stripped)
+            b.end(Ending.interrupted, lineno, stripped[:200])
+            return
+        m = _FIT_STOPPED.search(stripped)
+        if m:
+            why = m.group(1).strip()
+            b.event(lineno, "info", stripped[m.start():])
+            mm = _MAX_EPOCHS.search(why)
+            if mm:
+                b.config["num_train_epochs"] = float(mm.group(1))
+            mm = _MAX_STEPS.search(why)
+            if mm:
+                b.config["max_steps"] = int(mm.group(1))
+            b.end(Ending.completed, lineno, why.replace("`", ""))
+            return
+        m = _ES_STOP.search(stripped)
+        if m:
+            b.event(lineno, "info", stripped[m.start():])
+            b.config["early_stopping_patience"] = int(m.group("p"))
+            b.config["metric_for_best_model"] = m.group("m")
+            best = parse_number(m.group("best"))
+            if best is not None:
+                b.config["best_metric"] = best
+            b.end(Ending.completed, lineno, f"EarlyStopping: {m.group('m')} did not improve in {m.group('p')} records")
+            return
+        m = _ES_IMPROVED.search(stripped)
+        if m:
+            b.event(lineno, "info", stripped[m.start():])
+            b.config["metric_for_best_model"] = m.group("m")
+            if m.group("d") is not None:
+                d = parse_number(m.group("d"))
+                if d is not None:
+                    b.config["early_stopping_threshold"] = d
+            best = parse_number(m.group("best"))
+            if best is not None:
+                b.config["best_metric"] = best
+            return
+        m = _PARAMS_OLD.match(stripped) or _PARAMS_NEW.match(stripped)
+        if m:
+            num = _scaled_count(m.group("num"))
+            if num is not None:
+                key = {"Trainable params": "trainable_params", "Non-trainable params": "non_trainable_params",
+                       "Total params": "total_params"}[m.group("what")]
+                b.config_extra[key] = num
+            return
+        m = _GPU.match(stripped)
+        if m:
+            b.config_extra[f"{m.group(1).lower()}_available"] = m.group(2)
+            return
+        m = _LOCAL_RANK.search(stripped)
+        if m:
+            b.config_extra.setdefault("cuda_visible_devices", m.group(2))
+            return
+        if "Epoch " in stripped:
+            m = _SUMMARY_LINE.search(stripped)
+            if m:
+                self._summary_line(lineno, int(m.group("ep")), m.group("rest"))
+                return
+        m = _WARNING_PATH.match(stripped)
+        if m:
+            b.event(lineno, "warning", f"{m.group('cat')}: {m.group('msg')}", logger="py.warnings")
+            return
+        low = stripped[:200].lower()
+        if low.startswith(("error", "runtimeerror", "warning:", "userwarning")):
+            b.event(lineno, "error" if low.startswith(("error", "runtimeerror")) else "warning", stripped)
+
+    def _summary_line(self, lineno: int, epoch: int, rest: str) -> None:
+        """``Epoch 3: v_loss 2.1e+00  loss 3.0e-01 ...`` as a rich/logging handler prints it."""
+        pairs = _SUMMARY_KV.findall(rest)
+        if len(pairs) < 2 or 2 * len(pairs) != len(rest.split()):
+            return  # prose such as "Epoch 5: val_loss improved from 0.7 to 0.6", not name/value pairs
+        self.saw_summary_lines = True
+        batches = self.summary_batches
+        step = float((epoch + 1) * batches) if batches else float(epoch + 1)
+        for key, raw in pairs:
+            val = parse_number(raw)
+            sp_name = lightning_metric(key)
+            if val is None or sp_name is None:
+                continue
+            self.b.add(sp_name[0], sp_name[1], step, val, float(epoch), lineno, key)
+
+
+# ---------------------------------------------------------------------------
+# metrics.csv
+# ---------------------------------------------------------------------------
+
+
+class LightningCSVParser(Parser):
+    name = "lightning_csv"
+    format = "lightning"
+    framework = "lightning"
+    description = "metrics.csv written by Lightning's CSVLogger (sparse rows, step and epoch columns)"
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        if not head:
+            return 0.0
+        first = head.split(b"\n", 1)[0].strip().decode("utf-8", "replace")
+        if "," not in first or first.startswith(("{", "[")):
+            return 0.0
+        cols = [c.strip().lower() for c in first.split(",")]
+        if "step" not in cols:
+            return 0.0
+        named = Path(path).name == "metrics.csv"
+        lightningish = any(c.endswith(("_step", "_epoch")) or c.startswith(("val_", "val/", "lr-"))
+                           for c in cols)
+        if "epoch" in cols and lightningish:
+            return 0.95 if named else 0.85
+        if named and ("epoch" in cols):
+            return 0.9
+        if named:
+            return 0.6
+        if "epoch" in cols and any(c.startswith("train_") or c.startswith("train/") for c in cols):
+            return 0.5
+        return 0.0
+
+    def parse(self, path: Path, ctx: ParseContext) -> Any:
+        try:
+            return _read_metrics_csv(Path(path))
+        except ParseError:
+            raise
+        except (OSError, MemoryError) as e:
+            raise ParseError(f"{path}: cannot read: {e}") from e
+        except Exception as e:
+            raise ParseError(f"{path}: unreadable as a Lightning metrics.csv ({type(e).__name__}: {e})") from e
+
+
+def _read_metrics_csv(path: Path) -> Any:
+    b = RunBuilder(str(path), "lightning")
+    header: Optional[list[str]] = None
+    step_col = epoch_col = -1
+    columns: list[Optional[tuple[str, str]]] = []
+    nbytes = 0
+    lines = 0
+    rows = 0
+    lr_taken: Optional[str] = None
+    for lineno, raw in iter_lines(path):
+        lines = lineno
+        nbytes += len(raw) + 1
+        text = clean(raw).strip()
+        if not text:
+            continue
+        try:
+            cells = next(csv.reader(io.StringIO(text)))
+        except (csv.Error, StopIteration):
+            continue
+        if header is None:
+            header = [c.strip() for c in cells]
+            low = [h.lower() for h in header]
+            if "step" not in low:
+                raise ParseError(f"{path}: not a Lightning metrics.csv (no 'step' column in the header)")
+            step_col = low.index("step")
+            epoch_col = low.index("epoch") if "epoch" in low else -1
+            for i, h in enumerate(header):
+                if i in (step_col, epoch_col):
+                    columns.append(None)
+                    continue
+                sp = lightning_metric(h)
+                if sp is not None and sp[1] == "learning_rate":
+                    if lr_taken is None:
+                        lr_taken = h
+                    else:  # a second optimizer / param group keeps its own name
+                        sp = (sp[0], h)
+                columns.append(sp)
+            continue
+        if len(cells) != len(header):
+            continue  # a truncated last row
+        step = parse_number(cells[step_col])
+        if step is None or not math.isfinite(step):
+            continue
+        epoch = parse_number(cells[epoch_col]) if epoch_col >= 0 else None
+        ep = epoch if epoch is not None else math.nan
+        rows += 1
+        for i, cell in enumerate(cells):
+            target = columns[i]
+            if target is None or not cell.strip():
+                continue
+            val = parse_number(cell)
+            if val is None:
+                continue
+            b.add(target[0], target[1], step + 1.0, val, ep, lineno, header[i])
+    if header is None:
+        raise ParseError(f"{path}: empty file")
+    if rows == 0:
+        raise ParseError(f"{path}: a metrics.csv header without rows")
+    b.set_step_origin(StepOrigin.logged)
+    b.note("metrics.csv 'step' is Lightning's 0-based trainer step at logging time "
+           "(fit_loop.epoch_loop._batches_that_stepped, Lightning 2.6); stored as step + 1 = optimizer steps "
+           "completed, the same scale as the console bars and Hugging Face's global_step.")
+    hp = path.parent / "hparams.yaml"
+    if hp.is_file():
+        b.config_extra.update(read_simple_yaml(hp))
+        for key, field, conv in (("lr", "learning_rate", float), ("learning_rate", "learning_rate", float),
+                                 ("batch_size", "train_batch_size", int), ("max_epochs", "num_train_epochs", float)):
+            v = b.config_extra.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and field not in b.config:
+                try:
+                    b.config[field] = conv(v)
+                except (ValueError, OverflowError):
+                    pass
+    b.sources.append(Source(path=str(path), parser="lightning_csv", format="lightning", framework="lightning",
+                            lines=lines, bytes=nbytes))
+    return b.build()
+
+
+_YAML_SCALAR = re.compile(r"^([A-Za-z_][\w.\-]*)\s*:\s*(.*?)\s*$")
+
+
+def read_simple_yaml(path: Path, limit: int = 200) -> dict[str, Any]:
+    """Top-level ``key: scalar`` pairs of a small YAML file (no yaml dependency, no nesting)."""
+    out: dict[str, Any] = {}
+    try:
+        with open(path, "rb") as f:
+            data = f.read(256 * 1024)
+    except OSError:
+        return out
+    for raw in data.decode("utf-8", "replace").splitlines():
+        if not raw or raw[0] in " \t#-" or len(out) >= limit:
+            continue
+        m = _YAML_SCALAR.match(raw)
+        if not m or not m.group(2) or m.group(2).startswith(("!!", "&", "*", "|", ">", "{", "[")):
+            continue
+        val: Any = m.group(2)
+        if val[:1] in "'\"" and val[-1:] == val[:1] and len(val) >= 2:
+            out[m.group(1)] = val[1:-1]
+            continue
+        low = val.lower()
+        if low in ("true", "false"):
+            out[m.group(1)] = low == "true"
+        elif low in ("null", "~"):
+            out[m.group(1)] = None
+        else:
+            num = parse_number(val)
+            if num is not None and re.fullmatch(r"[-+]?\d+", val):
+                out[m.group(1)] = int(val)
+            else:
+                out[m.group(1)] = num if num is not None else val
+    return out
+
+
+@hookimpl
+def logcheck_register_parsers(register):
+    register(LightningConsoleParser())
+    register(LightningCSVParser())
