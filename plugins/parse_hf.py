@@ -1,1 +1,1352 @@
-"""(being written)"""
+"""Hugging Face parsers: Trainer console output, ``trainer_state.json``, ``*_results.json``.
+
+The console parser streams the log once. Every logged dict gets an ordinal and
+its points go into the RunBuilder with that ordinal as a provisional step; what
+each dict's real global step is can only be decided once the whole run has been
+seen (the progress-bar total, the steps per epoch and the logging interval often
+appear late or only at the end), so a post-pass maps ordinals to steps. Per dict
+only a few numbers are kept, in ``array`` columns.
+
+How a step is derived, most trusted first:
+1. the dict names it (ms-swift's ``global_step/max_steps``, a ``step`` key): logged;
+2. the training progress bar's counter next to the dict, accepted only when the
+   sequence is strictly increasing and agrees with the logged epochs: reconstructed;
+3. ``k x logging_steps`` checked against ``epoch x steps_per_epoch``: reconstructed;
+   ``epoch x steps_per_epoch`` rounded: estimated;
+4. ``k x logging_steps`` (from a TrainingArguments dump) unchecked: reconstructed;
+5. the dict's ordinal: index.
+"""
+from __future__ import annotations
+
+import math
+import re
+from array import array
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from logcheck import (
+    Ending,
+    ParseContext,
+    ParseError,
+    Parser,
+    Run,
+    RunBuilder,
+    Source,
+    StepOrigin,
+    hookimpl,
+)
+from logcheck.parsing import (
+    clean,
+    iter_lines,
+    loads_json,
+    parse_number,
+    parse_pydict,
+    split_rank,
+    strip_ansi,
+)
+
+# ---------------------------------------------------------------------------
+# Line patterns
+# ---------------------------------------------------------------------------
+
+# tqdm frame: "desc:  5%|▌   | 40/792 [00:04<01:20,  9.31it/s, postfix]" (also "100% 8/8 [...]" without bars)
+_BAR_RE = re.compile(
+    r"(?P<pct>\d{1,3})%(?:\|[^|\r\n]{0,1000}\||\s)\s*(?P<n>\d+)/(?P<total>\d+)\s*"
+    r"\[(?P<elapsed>[^<\]]{0,40})<(?P<remain>[^,\]]{0,40})(?:,\s*(?P<rate>[^\],]{0,40}))?[^\]]{0,2000}\]"
+)
+_RATE_RE = re.compile(r"([\d.]+)\s*([kMG]?)(it/s|s/it)")
+# Bars whose description says they are a training loop (the Trainer's own bar has none).
+_TRAIN_BAR_DESC = {"", "train", "training", "epoch"}
+
+_EXPLICIT_LOG_RE = re.compile(
+    r"^\[(?P<level>WARNING|ERROR|INFO|DEBUG|CRITICAL)\|(?P<file>[^\]:|]+)(?::\d+)?\]\s*(?:[\d\-:, ]+>>\s?)?(?P<msg>.*)$"
+)
+_HF5_PREFIX_RE = re.compile(r"^\[(?P<lib>transformers|trl|peft|accelerate|datasets)\]\s?(?P<msg>.*)$")
+_PY_WARNING_RE = re.compile(r"^(?P<path>\S.*?):(?P<lineno>\d+): (?P<cat>\w*Warning): (?P<msg>.*)$")
+_BASIC_LOG_RE = re.compile(r"^(?P<level>WARNING|ERROR|CRITICAL):(?P<logger>[\w.]*):(?P<msg>.*)$")
+_BRACKET_LEVEL_RE = re.compile(r"\[(?P<level>WARNING|ERROR)\]\s*(?:\[(?P<where>[^\]]*)\]\s*)?(?P<msg>.*)$")
+_WANDB_WARN_RE = re.compile(r"^wandb: (?P<level>WARNING|ERROR) (?P<msg>.*)$")
+_BARE_WARNING_RE = re.compile(
+    r"There were (?:missing|unexpected) keys in the checkpoint|Some weights of .{1,300}? were not|"
+    r"Some weights of the model checkpoint|You should probably TRAIN this model|\bis deprecated\b|"
+    r"\bwill be removed in\b|Detected kernel version|LOAD REPORT"
+)
+_EXCEPTION_LINE_RE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|KeyboardInterrupt)\b(?::|$)")
+_OOM_RE = re.compile(r"CUDA out of memory|OutOfMemoryError")
+_RETURN_CODE_RE = re.compile(r"exits with return code = (-?\d+)|exited with return code (-?\d+)")
+
+_INFO_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("num_examples", re.compile(r"Num examples = ([\d,]+)")),
+    ("num_train_epochs", re.compile(r"Num Epochs = ([\d,.]+)")),
+    ("train_batch_size", re.compile(r"Instantaneous batch size per device = ([\d,]+)")),
+    ("total_train_batch_size", re.compile(r"Total train batch size \([^)]*\) = ([\d,]+)")),
+    ("gradient_accumulation_steps", re.compile(r"Gradient Accumulation steps = ([\d,]+)")),
+    ("max_steps", re.compile(r"Total optimization steps = ([\d,]+)")),
+    ("steps_per_epoch", re.compile(r"Num update steps per epoch = ([\d,]+)")),
+    ("trainable_parameters", re.compile(r"Number of trainable parameters = ([\d,]+)")),
+    ("eval_batch_size", re.compile(r"^\s*Batch size = ([\d,]+)")),
+]
+_SAVE_RE = re.compile(r"Saving model checkpoint to (\S+)")
+_BEST_RE = re.compile(r"Loading best model from (\S+) \(score: ([^)]*)\)")
+_CKPT_STEP_RE = re.compile(r"checkpoint-(\d+)")
+_TRAIN_OUTPUT_RE = re.compile(r"TrainOutput\(global_step=(\d+), training_loss=([^,]+)")
+_VERSION_RE = re.compile(r'"transformers_version": "([^"]+)"|\btransformers(?:==| version |/)v?(\d+\.\d+(?:\.\d+)?\S*)')
+_TARG_RE = re.compile(r"^([a-z_0-9]+)=(.*?),?$")
+_TARG_KEYS = {
+    "logging_steps": float, "eval_steps": float, "save_steps": float, "num_train_epochs": float,
+    "max_steps": int, "per_device_train_batch_size": int, "per_device_eval_batch_size": int,
+    "gradient_accumulation_steps": int, "learning_rate": float, "load_best_model_at_end": bool,
+    "metric_for_best_model": str, "greater_is_better": bool, "fp16": bool, "bf16": bool,
+    "logging_first_step": bool, "warmup_steps": float, "seed": int,
+}
+_TARG_RENAME = {"per_device_train_batch_size": "train_batch_size", "per_device_eval_batch_size": "eval_batch_size"}
+_LOAD_ROW_RE = re.compile(r"^\s*(?P<key>\S+)\s*\|\s*(?P<status>MISSING|UNEXPECTED|MISMATCH|CONVERSION)\b")
+_INFO_KEEP_RE = re.compile(r"Saving model checkpoint|Loading best model|Training completed")
+# [transformers] lines in 5.x carry no level; these messages are known to be INFO.
+_HF5_INFO_RE = re.compile(
+    r"^\s*(?:\*{5}|Num examples|Num Epochs|Instantaneous batch|Total train batch|Gradient Accumulation|"
+    r"Total optimization|Number of trainable|Batch size =|Saving model checkpoint|Loading best model|"
+    r"Training completed|Configuration saved|Model weights saved|(?:tokenizer|chat template|Special tokens|"
+    r"Generation config)[\w ]* (?:file )?saved|loading (?:file|configuration|weights)|Model config|"
+    r"Generate config|Deleting older checkpoint|Using auto half precision|Using cpu_amp|Num update steps|"
+    r"The following columns in the)"
+)
+
+_WARNING_WORDS_RE = re.compile(
+    r"warn|deprecat|\bnot\b|n't|missing|unexpected|unrecogni[sz]ed|\bshould\b|please|cannot|could not|"
+    r"fail|error|will be removed|ignor|instead|invalid|mismatch|overflow|\bnan\b|\binf\b|consider|"
+    r"unsupported|no longer|exceed|too (?:long|large|small|many)|truncat|newly initialized|were not used",
+    re.IGNORECASE,
+)
+
+_SUMMARY_MAP = {
+    "train_runtime": "train_runtime_s",
+    "train_samples_per_second": "train_samples_per_second",
+    "train_steps_per_second": "train_steps_per_second",
+    "total_flos": "total_flos",
+    "train_loss": "mean_train_loss",
+    "epoch": "epochs",
+}
+_EVAL_TIMINGS = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
+_META_KEYS = {"epoch", "step", "global_step", "global_step/max_steps"}
+
+_JSON_HEAD_RE = re.compile(rb'\s*(?:\[\s*)?\{\s*"')  # a JSON object or array of objects, not a str(dict)
+
+_MAX_MESSAGE = 4096
+
+_KIND_TRAIN, _KIND_EVAL, _KIND_TEST = 0, 1, 2
+_AFTER_SUMMARY = 10  # added to a kind for dicts logged after the run's summary (final evaluate())
+
+_ORIGIN_RANK = {StepOrigin.logged: 0, StepOrigin.reconstructed: 1, StepOrigin.estimated: 2, StepOrigin.index: 3}
+
+
+def _int(text: str) -> Optional[int]:
+    try:
+        return int(text.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _seconds(text: str) -> Optional[float]:
+    """tqdm's elapsed time ``MM:SS``, ``H:MM:SS`` or ``1d, 02:03:04`` in seconds."""
+    text = text.strip()
+    days = 0.0
+    if "d," in text:
+        d, _, text = text.partition("d,")
+        try:
+            days = float(d)
+        except ValueError:
+            return None
+        text = text.strip()
+    parts = text.split(":")
+    if not 1 <= len(parts) <= 3:
+        return None
+    total = 0.0
+    for p in parts:
+        if not p.isdigit():
+            return None
+        total = total * 60 + int(p)
+    return total + days * 86400
+
+
+def _rate(text: Optional[str]) -> Optional[float]:
+    """tqdm's rate as steps per second (``9.31it/s`` -> 9.31, ``7.12s/it`` -> 0.14)."""
+    if not text:
+        return None
+    t = text.strip()
+    unit = t[-4:]
+    if unit == "it/s" or unit == "s/it":
+        try:
+            v = float(t[:-4])
+        except ValueError:
+            pass  # "?it/s", "1.2kit/s": the general path below
+        else:
+            if unit == "it/s":
+                return v
+            return 1.0 / v if v > 0 else None
+    m = _RATE_RE.search(text)
+    if not m:
+        return None
+    v = float(m.group(1)) if m.group(1).count(".") <= 1 else None
+    if v is None:
+        return None
+    v *= {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9}[m.group(2)]
+    if m.group(3) == "s/it":
+        return 1.0 / v if v > 0 else None
+    return v
+
+
+def _epoch_tol(e: np.ndarray) -> np.ndarray:
+    # 4.x rounds the epoch to 2 decimals; 5.x prints it with 4 significant digits.
+    return np.maximum(0.0051, 0.0006 * np.abs(e))
+
+
+def _is_train_desc(desc: str) -> bool:
+    if not desc or desc.isspace():
+        return True  # the Trainer's own bar has no description
+    d = desc.strip().rstrip(":").strip().lower()
+    if d.startswith("epoch"):
+        return True
+    return d in _TRAIN_BAR_DESC
+
+
+# ---------------------------------------------------------------------------
+# Console parser
+# ---------------------------------------------------------------------------
+
+
+class _ConsoleRun:
+    """One Trainer run inside a console log, while it is being read."""
+
+    def __init__(self, path: str):
+        self.b = RunBuilder(path, "hf")
+        # one entry per logged dict (train/eval/test), in log order
+        self.kind = array("b")
+        self.epoch = array("d")
+        self.before = array("d")  # training-bar counter last seen before the dict
+        self.after = array("d")  # first training-bar counter after it (tqdm.write redraws the bar)
+        self.explicit = array("d")
+        self.dline = array("q")
+        self.pending_from = 0  # dicts from here on wait for an "after" counter
+        # progress-bar readings taken next to train dicts: dict ordinal, it/s, elapsed seconds
+        self.rate_idx = array("q")
+        self.rate = array("d")
+        self.elapsed = array("d")
+        self.names: set[tuple[str, str]] = set()
+        self.colcache: dict[str, Any] = {}  # train key -> the builder's columns for it
+        self.prev_body: Optional[str] = None
+        self.prev_train_n: Optional[int] = None
+        self.duplicates = 0
+        self.T: Optional[int] = None  # training-bar total
+        self.train_n: Optional[int] = None
+        self.train_rate: Optional[str] = None  # tqdm's text; parsed only when a dict uses it
+        self.train_elapsed: Optional[str] = None
+        self.summary_seen = False
+        self.summary_epoch: Optional[float] = None
+        self.summary_line: Optional[int] = None
+        self.last_train_epoch = -math.inf
+        self.last_dict_line = 0
+        self.fatal: list[tuple[int, str]] = []  # exception lines / fatal errors, in order
+        self.checkpoints: set[int] = set()
+        self.started = False  # saw a dict or a summary
+        self.n_events = 0
+        self.post_events: list[tuple[int, str, str, Optional[str]]] = []
+        self.ambiguous: list[tuple[int, str, Optional[str], Optional[int]]] = []  # 5.x lines without a level
+
+    # provisional step of every point = the dict's ordinal
+    def add_dict(self, kind: int, epoch: float, explicit: float, line: int) -> int:
+        i = len(self.kind)
+        self.kind.append(kind)
+        self.epoch.append(epoch)
+        self.before.append(math.nan if self.train_n is None else float(self.train_n))
+        self.after.append(math.nan)
+        self.explicit.append(explicit)
+        self.dline.append(line)
+        self.last_dict_line = line
+        self.started = True
+        return i
+
+
+class HFConsoleParser(Parser):
+    name = "hf_console"
+    format = "hf"
+    framework = "transformers"
+    description = "Hugging Face Trainer console output (transformers 4.x and 5.x, TRL, ms-swift)"
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        if _JSON_HEAD_RE.match(head):
+            return 0.0
+        if b"{'loss':" in head or b"{'eval_loss':" in head or b"'train_runtime'" in head:
+            return 0.95
+        if b"***** Running training *****" in head:
+            return 0.95
+        if (b"[INFO|trainer.py" in head or b"[WARNING|trainer.py" in head or b"[transformers] " in head
+                or b"[INFO:swift]" in head):
+            return 0.7
+        if b"transformers" in head and b"it/s]" in head:
+            return 0.3
+        return 0.0
+
+    def parse(self, path: Path, ctx: ParseContext) -> "Run | list[Run]":
+        try:
+            return _ConsoleReader(Path(path)).read()
+        except ParseError:
+            raise
+        except (OSError, ValueError, TypeError, KeyError, IndexError, OverflowError, ZeroDivisionError,
+                MemoryError, RecursionError, UnicodeError, AttributeError) as e:
+            raise ParseError(f"{path}: cannot read as Hugging Face console output: {e}") from e
+
+
+class _ConsoleReader:
+    def __init__(self, path: Path):
+        self.path = path
+        self.spath = str(path)
+        self.runs: list[_ConsoleRun] = []
+        self.cur = self._new_run()
+        self.nbytes = 0
+        self.nlines = 0
+        self.version: Optional[str] = None
+        self.hf5 = False
+        self.header_mode: Optional[str] = None
+        self.in_traceback = False
+        self.in_targs = False
+        self.load_report: Optional[dict[str, Any]] = None
+        self.dict_rank: Optional[int] = None
+        self.hf5_info_visible = False
+        # unfinished train-like bars: total -> [start order, n, rate text, elapsed text]
+        self.bars: dict[int, list[Any]] = {}
+        self.bar_seq = 0
+
+    def _new_run(self) -> _ConsoleRun:
+        r = _ConsoleRun(self.spath)
+        self.runs.append(r)
+        return r
+
+    def _start_new_run(self) -> None:
+        old = self.cur
+        self.cur = self._new_run()
+        # what was printed after a run's summary is usually the next run's set-up
+        for lineno, level, text, logger in old.post_events:
+            self._event(lineno, level, text, logger)
+        old.post_events = []
+
+    # -- reading ----------------------------------------------------------------
+    def read(self) -> "Run | list[Run]":
+        self.nbytes = self.path.stat().st_size
+        for lineno, raw in iter_lines(self.path):
+            self.nlines = lineno
+            self._line(lineno, raw)
+        if self.load_report is not None:
+            self._flush_load_report()
+        last = self.cur
+        last.b.last_step = None if last.train_n is None else float(last.train_n)
+        for lineno, level, text, logger in last.post_events:
+            last.n_events += 1
+            last.b.event(lineno, level, text, logger=logger, source=self.spath)
+        last.post_events = []
+        runs = [r for r in self.runs if r.started or r.n_events or r.ambiguous or r.b.config]
+        if not runs:
+            if self.nbytes == 0:
+                raise ParseError(f"{self.spath}: empty file")
+            raise ParseError(f"{self.spath}: no Hugging Face Trainer output found")
+        built = []
+        many = len(runs) > 1
+        for i, r in enumerate(runs, 1):
+            if many:
+                r.b.name = f"{self.spath}#{i}"
+            built.append(self._finish(r))
+        return built if many else built[0]
+
+    def _line(self, lineno: int, raw: bytes) -> None:
+        if not raw:
+            return
+        if b"\r" in raw:
+            # ANSI codes are removed per frame, after noting which frames belong to a nested bar
+            # (tqdm position >= 1, e.g. the eval bar: its frames carry a cursor-up ESC[A)
+            text = raw.decode("utf-8", "replace")
+            if "\x00" in text:
+                text = text.replace("\x00", "")
+            frames = text.split("\r")
+            if "\x1b" in text:
+                nested = ["\x1b[A" in f for f in frames]
+                frames = [strip_ansi(f) for f in frames]
+            else:
+                nested = [False] * len(frames)
+            rank, frames[0] = split_rank(frames[0])
+        else:
+            rank, text = split_rank(clean(raw))
+            frames = [text]
+            nested = [b"\x1b[A" in raw]
+        for fi, frame in enumerate(frames):
+            if not frame:
+                continue
+            rest = frame
+            if "%" in frame and "/" in frame:
+                # a bar sits at the start of its frame; bounding the search keeps huge lines linear
+                m = _BAR_RE.search(frame, 0, 4096)
+                if m is not None:
+                    if not nested[fi] and (rank is None or self.dict_rank is None or rank == self.dict_rank):
+                        self._bar(m, frame[: m.start()], lineno)
+                    rest = frame[m.end():]
+            idx = rest.find("{'")
+            if idx >= 0 and not rest[:idx].strip():
+                body = rest[idx:].rstrip()
+                if body.endswith("}"):
+                    self._dict(body, lineno, rank)
+                continue
+            if rest.strip():
+                self._message(rest, lineno)
+
+    # -- progress bars ------------------------------------------------------------
+    def _bar(self, m: re.Match[str], desc: str, lineno: int) -> None:
+        if not _is_train_desc(desc[-40:] if len(desc) > 40 else desc):
+            return
+        n_text, total_text, rate, elapsed = m.group("n", "total", "rate", "elapsed")
+        n, total = int(n_text), int(total_text)
+        if total <= 0:
+            return
+        # unfinished bars by total, with when each (re)started: the training bar of a run
+        # is the most recently started one still running when its first dict appears
+        self.bar_seq += 1
+        ent = self.bars.get(total)
+        if ent is None or n < ent[1]:
+            self.bars[total] = [self.bar_seq, n, rate, elapsed]
+            if len(self.bars) > 16:
+                del self.bars[min(self.bars, key=lambda t: self.bars[t][0])]
+        else:
+            ent[1], ent[2], ent[3] = n, rate, elapsed
+        if n >= total:
+            self.bars.pop(total, None)
+        cur = self.cur
+        if cur.T is None:
+            # the bar of a finished run printed after its summary: its total is the run's
+            # step count when it matches train_runtime x train_steps_per_second
+            if cur.summary_seen and n == total and self._matches_summary_steps(cur, total):
+                cur.T = total
+                cur.train_n = n
+            return
+        if total == cur.T:
+            cur.train_n = n
+            cur.train_rate = rate
+            cur.train_elapsed = elapsed
+            k = len(cur.kind)
+            if cur.pending_from < k:
+                for j in range(cur.pending_from, k):
+                    cur.after[j] = float(n)
+                cur.pending_from = k
+
+    def _matches_summary_steps(self, cur: _ConsoleRun, total: int) -> bool:
+        rt = cur.b.summary.get("train_runtime_s")
+        sps = cur.b.summary.get("train_steps_per_second")
+        if rt is None or sps is None or not (math.isfinite(rt) and math.isfinite(sps)):
+            return False
+        est = rt * sps
+        return abs(est - total) <= max(2.0, 0.002 * total)
+
+    # -- metric dicts ---------------------------------------------------------------
+    def _dict(self, body: str, lineno: int, rank: Optional[int]) -> None:
+        cur = self.cur
+        if body == cur.prev_body and cur.train_n == cur.prev_train_n and rank is None:
+            # the same dict again with no training progress in between: printed by every rank
+            cur.duplicates += 1
+            return
+        d = parse_pydict(body)
+        if not d:
+            return
+        if rank is not None:
+            if self.dict_rank is None:
+                self.dict_rank = rank
+            elif rank != self.dict_rank:
+                return
+        cur.prev_body, cur.prev_train_n = body, cur.train_n
+        eval_like = test_like = summary_like = False
+        for k, v in d.items():
+            if not isinstance(v, (int, float, str)):
+                return  # a dataset sample or config dict, not metrics
+            if k[:5] == "eval_":
+                eval_like = True
+            elif k[:5] == "test_" or k[:8] == "predict_":
+                test_like = True
+            elif k == "train_runtime":
+                summary_like = True
+        if eval_like:
+            kind = _KIND_EVAL
+        elif test_like:
+            kind = _KIND_TEST
+        elif summary_like or ("train_loss" in d and "loss" not in d):
+            self._summary(d, lineno)
+            return
+        elif "loss" in d or "learning_rate" in d or "grad_norm" in d or "lr" in d or (
+            "epoch" in d and any(k not in _META_KEYS and parse_number(v) is not None for k, v in d.items())
+        ):
+            kind = _KIND_TRAIN
+        else:
+            return
+        epoch = parse_number(d.get("epoch"))
+        epoch = math.nan if epoch is None else epoch
+        explicit = self._explicit_step(d)
+        self._maybe_new_run_for(kind, epoch)
+        cur = self.cur
+        if kind == _KIND_TRAIN:
+            if cur.T is None and self.bars:
+                total = max(self.bars, key=lambda t: self.bars[t][0])
+                _, n, rate, elapsed = self.bars[total]
+                cur.T, cur.train_n, cur.train_rate, cur.train_elapsed = total, n, rate, elapsed
+            if math.isfinite(epoch):
+                cur.last_train_epoch = epoch
+        stored_kind = kind + (_AFTER_SUMMARY if cur.summary_seen else 0)
+        i = cur.add_dict(stored_kind, epoch, explicit, lineno)
+        b = cur.b
+        pos = float(i)
+        cache = cur.colcache
+        if kind == _KIND_TRAIN:
+            for k, v in d.items():
+                if k in _META_KEYS:
+                    continue
+                val = v if type(v) is float else (parse_number(v) if not isinstance(v, bool) else None)
+                if val is None:
+                    continue
+                cols = cache.get(k)
+                if cols is not None:  # the hot path: four array appends
+                    cols.step.append(pos)
+                    cols.value.append(val)
+                    cols.epoch.append(epoch)
+                    cols.line.append(lineno)
+                    continue
+                name = k[6:] if k.startswith("train/") else k
+                b.add("train", name, pos, val, epoch, lineno, key=k)
+                cur.names.add(("train", name))
+                cache[k] = b.columns("train", name)
+            rate = _rate(cur.train_rate)
+            elapsed = _seconds(cur.train_elapsed) if cur.train_elapsed else None
+            if rate is not None or elapsed is not None:
+                cur.rate_idx.append(i)
+                cur.rate.append(math.nan if rate is None else rate)
+                cur.elapsed.append(math.nan if elapsed is None else elapsed)
+        else:
+            split = "eval" if kind == _KIND_EVAL else "test"
+            prefixes = ("eval_",) if kind == _KIND_EVAL else ("test_", "predict_")
+            for k, v in d.items():
+                if not k.startswith(prefixes):
+                    continue
+                val = parse_number(v) if not isinstance(v, bool) else None
+                if val is None:
+                    continue
+                name = k.split("_", 1)[1]
+                b.add(split, name, pos, val, epoch, lineno, key=k)
+                cur.names.add((split, name))
+
+    def _explicit_step(self, d: dict[str, Any]) -> float:
+        gs = d.get("global_step/max_steps")
+        if isinstance(gs, str) and "/" in gs:
+            a, _, m = gs.partition("/")
+            ai, mi = _int(a), _int(m)
+            if ai is not None:
+                if mi is not None:
+                    self.cur.b.config.setdefault("max_steps", mi)
+                return float(ai)
+        for k in ("step", "global_step"):
+            v = parse_number(d.get(k)) if k in d else None
+            if v is not None and math.isfinite(v):
+                return v
+        return math.nan
+
+    def _maybe_new_run_for(self, kind: int, epoch: float) -> None:
+        cur = self.cur
+        if not cur.started:
+            return
+        new = False
+        if cur.summary_seen:
+            if kind == _KIND_TRAIN:
+                new = True
+            elif math.isfinite(epoch) and cur.summary_epoch is not None and epoch < cur.summary_epoch - 0.011:
+                new = True
+        elif kind == _KIND_TRAIN and math.isfinite(epoch) and epoch < cur.last_train_epoch - 0.011:
+            new = True  # the epoch went back: a second Trainer run without a summary in between
+        if new:
+            self._start_new_run()
+
+    def _summary(self, d: dict[str, Any], lineno: int) -> None:
+        if self.cur.summary_seen:
+            self._start_new_run()
+        cur = self.cur
+        s = cur.b.summary
+        for k, v in d.items():
+            val = parse_number(v) if not isinstance(v, bool) else None
+            if k == "global_step/max_steps" and isinstance(v, str):
+                a, _, m = v.partition("/")
+                if _int(a) is not None:
+                    s["global_step"] = _int(a)
+                if _int(m) is not None:
+                    s["max_steps"] = _int(m)
+                continue
+            if val is None:
+                continue
+            if k in _SUMMARY_MAP:
+                s[_SUMMARY_MAP[k]] = val
+            else:
+                cur.b.summary_extra[k] = val
+        s["line"] = lineno
+        cur.summary_seen = True
+        cur.summary_line = lineno
+        cur.summary_epoch = s.get("epochs")
+        cur.started = True
+
+    # -- other lines --------------------------------------------------------------------
+    def _message(self, msg: str, lineno: int) -> None:
+        if len(msg) > _MAX_MESSAGE:
+            msg = msg[:_MAX_MESSAGE]  # events keep 2000 characters; the patterns need no more
+        cur = self.cur
+        stripped = msg.strip()
+        if self.load_report is not None:
+            if self._load_report_line(stripped):
+                return
+        if self.in_traceback:
+            if msg[:1] in (" ", "\t") or not stripped:
+                return
+            if stripped.startswith(("During handling", "The above exception", "Traceback (most recent")):
+                return
+            self.in_traceback = False
+            self._event(lineno, "error", stripped, "traceback")
+            cur.fatal.append((lineno, stripped))
+            return
+        if stripped.startswith("Traceback (most recent call last)"):
+            self.in_traceback = True
+            return
+        if self.in_targs:
+            if stripped == ")":
+                self.in_targs = False
+                return
+            m = _TARG_RE.match(stripped)
+            if m:
+                self._targ(m.group(1), m.group(2))
+                return
+            self.in_targs = False
+        if stripped.startswith("TrainingArguments("):
+            self.in_targs = True
+            return
+        if stripped.startswith(("warnings.warn(", "warnings.warn_explicit(")):
+            return
+
+        level: Optional[str] = None
+        logger: Optional[str] = None
+        body = stripped
+        m = _EXPLICIT_LOG_RE.match(stripped)
+        if m:
+            lv = m.group("level")
+            body = m.group("msg").strip()
+            logger = "transformers." + m.group("file").rsplit(".", 1)[0]
+            level = {"WARNING": "warning", "ERROR": "error", "CRITICAL": "error"}.get(lv, "info")
+        else:
+            m = _HF5_PREFIX_RE.match(stripped)
+            if m:
+                self.hf5 = self.hf5 or m.group("lib") == "transformers"
+                body = m.group("msg").strip()
+                logger = m.group("lib")
+                if _HF5_INFO_RE.match(body):
+                    level = "info"
+                    self.hf5_info_visible = True
+                elif body and "LOAD REPORT" not in body:
+                    # 5.x prints no level: decided at the end, once it is known whether
+                    # INFO messages were printed at all (then only warning-like text is a warning)
+                    self._info(body, lineno)
+                    cur.ambiguous.append((lineno, body, logger, cur.train_n))
+                    return
+        self._info(body, lineno)
+        if "LOAD REPORT" in body:
+            self.load_report = {"line": lineno, "head": body, "rows": {}, "logger": logger}
+            return
+        if level == "info":
+            if _INFO_KEEP_RE.search(body):
+                self._event(lineno, "info", body, logger)
+            return
+        if level is not None:
+            if not body:
+                return
+            self._event(lineno, level, body, logger)
+            if level == "error":
+                self._maybe_fatal(lineno, body)
+            return
+        m = _PY_WARNING_RE.match(stripped)
+        if m:
+            self._event(lineno, "warning", f"{m.group('cat')}: {m.group('msg').strip()}", "py.warnings")
+            return
+        m = _BASIC_LOG_RE.match(stripped)
+        if m:
+            lv = "warning" if m.group("level") == "WARNING" else "error"
+            self._event(lineno, lv, m.group("msg").strip(), m.group("logger") or "root")
+            if lv == "error":
+                self._maybe_fatal(lineno, m.group("msg").strip())
+            return
+        m = _WANDB_WARN_RE.match(stripped)
+        if m:
+            self._event(lineno, m.group("level").lower(), m.group("msg").strip(), "wandb")
+            return
+        if "WARNING]" in stripped or "ERROR]" in stripped:
+            m = _BRACKET_LEVEL_RE.search(stripped)
+            if m:
+                lv = m.group("level").lower()
+                self._event(lineno, lv, m.group("msg").strip(), m.group("where"))
+                return
+        if _EXCEPTION_LINE_RE.match(stripped) or _OOM_RE.search(stripped):
+            self._event(lineno, "error", stripped, None)
+            cur.fatal.append((lineno, stripped))
+            return
+        m = _RETURN_CODE_RE.search(stripped)
+        if m:
+            code = _int(m.group(1) or m.group(2) or "0")
+            if code:
+                self._event(lineno, "error", stripped, None)
+                cur.fatal.append((lineno, stripped))
+            return
+        if _BARE_WARNING_RE.search(stripped):
+            self._event(lineno, "warning", stripped, None)
+
+    def _maybe_fatal(self, lineno: int, body: str) -> None:
+        if _OOM_RE.search(body) or _EXCEPTION_LINE_RE.match(body):
+            self.cur.fatal.append((lineno, body))
+
+    def _event(self, lineno: int, level: str, text: str, logger: Optional[str]) -> None:
+        cur = self.cur
+        if cur.summary_seen:
+            cur.post_events.append((lineno, level, text, logger))
+            return
+        # the event's step is the training bar's counter at that moment (the provisional
+        # step of the last added point is only an ordinal)
+        cur.b.last_step = None if cur.train_n is None else float(cur.train_n)
+        cur.n_events += 1
+        cur.b.event(lineno, level, text, logger=logger, source=self.spath)
+
+    def _load_report_line(self, s: str) -> bool:
+        """Collect a 5.x LOAD REPORT table; True when the line belonged to it."""
+        rep = self.load_report
+        assert rep is not None
+        m = _LOAD_ROW_RE.match(s)
+        if m:
+            rep["rows"].setdefault(m.group("status"), []).append(m.group("key"))
+            return True
+        if s.startswith("Key ") and "Status" in s or (s and set(s) <= set("-+ ")):
+            return True
+        self._flush_load_report()
+        return False
+
+    def _flush_load_report(self) -> None:
+        rep = self.load_report
+        self.load_report = None
+        if rep is None:
+            return
+        parts = [f"{st}: {', '.join(keys[:50])}" + (" …" if len(keys) > 50 else "") for st, keys in rep["rows"].items()]
+        text = rep["head"] + (" — " + "; ".join(parts) if parts else "")
+        self._event(rep["line"], "warning", text, rep["logger"] or "transformers")
+
+    def _info(self, body: str, lineno: int) -> None:
+        cur = self.cur
+        if "*****" in body:
+            if "Running training" in body:
+                if cur.started:
+                    self._start_new_run()
+                    cur = self.cur
+                self.header_mode = "train"
+                self._event(lineno, "info", body.strip(), "transformers.trainer")
+            elif "Running Evaluation" in body or "Running Prediction" in body:
+                self.header_mode = "eval"
+            return
+        if " = " in body:
+            for key, rx in _INFO_PATTERNS:
+                m = rx.search(body)
+                if not m:
+                    continue
+                if key == "num_examples" and self.header_mode != "train":
+                    return
+                if key == "eval_batch_size" and self.header_mode != "eval":
+                    return
+                v = m.group(1).replace(",", "")
+                try:
+                    num: Any = int(v) if key != "num_train_epochs" else float(v)
+                except ValueError:
+                    return
+                if key in ("total_train_batch_size", "trainable_parameters"):
+                    cur.b.config_extra[key] = num
+                else:
+                    cur.b.config[key] = num
+                return
+        if "checkpoint" in body:
+            m = _SAVE_RE.search(body)
+            if m:
+                s = _CKPT_STEP_RE.search(m.group(1))
+                if s:
+                    cur.checkpoints.add(int(s.group(1)))
+                return
+            m = _BEST_RE.search(body)
+            if m:
+                ck = m.group(1).rstrip(".")
+                cur.b.config["restored_checkpoint"] = ck
+                cur.b.config["best_model_checkpoint"] = ck
+                score = parse_number(m.group(2))
+                if score is not None:
+                    cur.b.config["best_metric"] = score
+                s = _CKPT_STEP_RE.search(ck)
+                if s:
+                    cur.b.config["best_global_step"] = int(s.group(1))
+                return
+        if "TrainOutput(" in body:
+            m = _TRAIN_OUTPUT_RE.search(body)
+            if m:
+                cur.b.summary["global_step"] = int(m.group(1))
+            return
+        if "transformers" in body and self.version is None:
+            m = _VERSION_RE.search(body)
+            if m:
+                self.version = m.group(1) or m.group(2)
+
+    def _targ(self, key: str, value: str) -> None:
+        typ = _TARG_KEYS.get(key)
+        if typ is None:
+            return
+        value = value.strip()
+        try:
+            if typ is bool:
+                v: Any = {"True": True, "False": False}.get(value)
+                if v is None:
+                    return
+            elif typ is str:
+                v = value
+            else:
+                v = typ(float(value)) if typ is int else float(value)
+        except ValueError:
+            return
+        if key == "max_steps" and v <= 0:
+            return
+        cfg = self.cur.b.config
+        name = _TARG_RENAME.get(key, key)
+        if key in ("logging_first_step", "warmup_steps", "seed"):
+            self.cur.b.config_extra[name] = v
+        else:
+            cfg.setdefault(name, v)
+
+    # -- post-pass ------------------------------------------------------------------------
+    def _finish(self, r: _ConsoleRun) -> Run:
+        b = r.b
+        cfg = b.config
+        n = len(r.kind)
+        kind = np.frombuffer(r.kind, dtype=np.int8).astype(np.int64) if n else np.zeros(0, np.int64)
+        base_kind = kind % _AFTER_SUMMARY
+        epoch = np.frombuffer(r.epoch, dtype=np.float64) if n else np.zeros(0)
+        before = np.frombuffer(r.before, dtype=np.float64) if n else np.zeros(0)
+        after = np.frombuffer(r.after, dtype=np.float64) if n else np.zeros(0)
+        explicit = np.frombuffer(r.explicit, dtype=np.float64) if n else np.zeros(0)
+
+        T = cfg.get("max_steps") if isinstance(cfg.get("max_steps"), int) else None
+        if T is None and r.T is not None:
+            T = r.T
+        if T is not None:
+            cfg["max_steps"] = T
+        E = r.summary_epoch if r.summary_epoch else cfg.get("num_train_epochs")
+        spe: Optional[float] = None
+        if T and E and E > 0:
+            spe = T / E
+            cfg.setdefault("steps_per_epoch", round(spe, 4))
+        L = cfg.get("logging_steps")
+        L = int(L) if isinstance(L, (int, float)) and L >= 1 and float(L).is_integer() else None
+
+        steps = np.full(n, np.nan)
+        train = np.flatnonzero(base_kind == _KIND_TRAIN)
+        t_origin = StepOrigin.index
+        bar_used = False
+        if len(train):
+            e_tr = epoch[train]
+            ex = explicit[train]
+            if np.all(np.isfinite(ex)):
+                steps[train] = ex
+                t_origin = StepOrigin.logged
+                b.note("train steps: logged in each metrics dict")
+            else:
+                chosen = self._bar_steps(before[train], after[train], e_tr, spe, T)
+                if chosen is not None:
+                    steps[train] = chosen
+                    t_origin = StepOrigin.reconstructed
+                    bar_used = True
+                    b.note("train steps: read from the training progress bar's counter next to each logged dict")
+                else:
+                    s, t_origin, how = self._grid_steps(e_tr, spe, L)
+                    steps[train] = s
+                    b.note(how)
+        # eval / test dicts
+        origins = {"eval": StepOrigin.logged, "test": StepOrigin.logged}
+        eval_steps = cfg.get("eval_steps")
+        eval_steps = float(eval_steps) if isinstance(eval_steps, (int, float)) and eval_steps > 0 else None
+        last_train_step = math.nan
+        counter = 0
+        for j in range(n):
+            bk = int(base_kind[j])
+            if bk == _KIND_TRAIN:
+                last_train_step = steps[j]
+                continue
+            counter += 1
+            sp = "eval" if bk == _KIND_EVAL else "test"
+            s, o = self._other_step(j, kind, base_kind, steps, epoch, before, explicit, spe, T, eval_steps,
+                                    bar_used, t_origin, last_train_step, counter)
+            steps[j] = s
+            if _ORIGIN_RANK[o] > _ORIGIN_RANK[origins[sp]]:
+                origins[sp] = o
+        # ordinals -> steps
+        for sp, name in r.names:
+            cols = b.columns(sp, name)
+            if cols is None:
+                continue
+            idx = np.frombuffer(cols.step, dtype=np.float64).astype(np.int64)
+            mapped = steps[idx]
+            fresh = array("d")
+            fresh.frombytes(mapped.astype(np.float64).tobytes())
+            cols.step = fresh
+        if r.duplicates:
+            b.note(f"{r.duplicates} metrics dicts printed again right after themselves (one per rank) were skipped")
+        if origins["eval"] in (StepOrigin.estimated, StepOrigin.index) and (base_kind == _KIND_EVAL).any():
+            b.note(f"eval steps: {origins['eval'].value} (from the epoch and the steps per epoch, "
+                   "or the train step logged before them)")
+        b.set_step_origin(t_origin, "train")
+        b.set_step_origin(origins["eval"], "eval")
+        b.set_step_origin(origins["test"], "test")
+        # progress-bar throughput at the steps it was read (only where the bar counter was trusted)
+        if (bar_used or t_origin == StepOrigin.logged) and len(r.rate_idx):
+            ri = np.frombuffer(r.rate_idx, dtype=np.int64)
+            lines = np.frombuffer(r.dline, dtype=np.int64)[ri]
+            for name, key, vals in (("steps_per_second", "progress_bar_rate", r.rate),
+                                    ("elapsed_s", "progress_bar_elapsed", r.elapsed)):
+                v = np.frombuffer(vals, dtype=np.float64)
+                ok = np.isfinite(v)
+                if not ok.any():
+                    continue
+                st, va, ep, ln = steps[ri][ok], v[ok], epoch[ri][ok], lines[ok]
+                b.add("train", name, float(st[0]), float(va[0]), float(ep[0]), int(ln[0]), key=key)
+                cols = b.columns("train", name)
+                if cols is not None and len(st) > 1:  # the rest in one go
+                    cols.step.frombytes(st[1:].tobytes())
+                    cols.value.frombytes(va[1:].tobytes())
+                    cols.epoch.frombytes(ep[1:].tobytes())
+                    cols.line.frombytes(ln[1:].astype(np.int64).tobytes())
+            b.set_step_origin(t_origin, "train")
+        if r.checkpoints:
+            cfg["checkpoints"] = tuple(sorted(r.checkpoints))
+        if "global_step" not in b.summary and r.summary_seen and T is not None and r.train_n == T:
+            b.summary["global_step"] = T
+        if T is not None:
+            b.summary.setdefault("max_steps", T)
+        self._ending(r, T)
+        for lineno, text, logger, step in r.ambiguous[:5000]:
+            level = "warning" if (not self.hf5_info_visible or _WARNING_WORDS_RE.search(text)) else "info"
+            if level == "info" and not _INFO_KEEP_RE.search(text):
+                continue
+            b.last_step = None if step is None else float(step)
+            b.event(lineno, level, text, logger=logger, source=self.spath)
+        b.sources.append(Source(
+            path=self.spath, parser="hf_console", format="hf", framework="transformers",
+            framework_version=self.version or ("5.x" if self.hf5 else None),
+            lines=self.nlines, bytes=self.nbytes,
+        ))
+        return b.build()
+
+    @staticmethod
+    def _bar_steps(before: np.ndarray, after: np.ndarray, e: np.ndarray, spe: Optional[float],
+                   T: Optional[int]) -> Optional[np.ndarray]:
+        after_f = np.where(np.isfinite(after), after, before)
+
+        def valid(s: np.ndarray) -> bool:
+            if not np.all(np.isfinite(s)) or np.any(s < 1):
+                return False
+            if len(s) > 1 and not np.all(np.diff(s) > 0):
+                return False
+            if spe is not None:
+                ok = np.isfinite(e)
+                if np.any(np.abs(s[ok] - e[ok] * spe) > _epoch_tol(e[ok]) * spe * 1.1 + 2):
+                    return False
+            return True
+
+        def on_grid(s: np.ndarray) -> bool:
+            # logging happens every N steps: the steps are multiples of their usual spacing
+            if len(s) < 2:
+                return True
+            d = np.diff(s)
+            vals, counts = np.unique(d, return_counts=True)
+            step = vals[np.argmax(counts)]
+            if step <= 0:
+                return False
+            ok = (np.mod(s, step) == 0) | (s == 1)
+            if T is not None:
+                ok |= s == T
+            return bool(np.all(ok))
+
+        va, vb = valid(after_f), valid(before)
+        if va and (on_grid(after_f) or not vb or not on_grid(before)):
+            return after_f
+        if vb:
+            return before.copy()
+        return None
+
+    @staticmethod
+    def _grid_steps(e: np.ndarray, spe: Optional[float], L: Optional[int]) -> tuple[np.ndarray, StepOrigin, str]:
+        m = len(e)
+        k = np.arange(1, m + 1, dtype=np.float64)
+        if spe is not None and np.all(np.isfinite(e)):
+            est = e * spe
+            tol = _epoch_tol(e) * spe * 1.1 + 2
+            if L is not None:
+                cands: list[int] = [L]
+            else:
+                # logging intervals compatible with the first and last epochs
+                if m > 1:
+                    slope, spread = (est[-1] - est[0]) / (m - 1), (tol[0] + tol[-1]) / (m - 1) + 1
+                else:
+                    slope, spread = float(est[0]), float(tol[0]) + 1
+                lo, hi = max(1, int(math.floor(slope - spread))), int(math.ceil(slope + spread))
+                cands = list(range(lo, hi + 1)) if hi - lo <= 200 else []
+            found = []
+            for c in cands:
+                offset = round((float(est[0]) - c) / c) * c
+                variants = [(k * c, ""),
+                            (np.concatenate(([1.0], (k[1:] - 1) * c)), " after a first log at step 1"),
+                            (k * c + offset, f" from step {offset:g} on (resumed run)")]
+                for grid, how in variants:
+                    if grid[0] >= 1 and np.all(np.abs(grid - est) <= tol):
+                        found.append((c, grid, how, float(np.abs(grid - est).sum())))
+                        break
+            if found:
+                def roundness(c: int) -> tuple[bool, bool, bool]:
+                    return (c % 100 == 0, c % 10 == 0, c % 5 == 0)  # logging_steps are usually round
+
+                found.sort(key=lambda f: (roundness(f[0]), -f[3]), reverse=True)
+                c, grid, how, _ = found[0]
+                exact = L is not None or len(found) == 1 or roundness(c) > roundness(found[1][0])
+                src = "logging_steps" if L is not None else "the interval implied by the epochs"
+                return grid, (StepOrigin.reconstructed if exact else StepOrigin.estimated), (
+                    f"train steps: {c} x dict index{how} ({src}), consistent with epoch x "
+                    f"{spe:g} steps per epoch" + ("" if exact else f"; {len(found)} intervals fit"))
+            s = np.maximum(np.round(est), 1.0)
+            s = np.maximum.accumulate(s)
+            return s, StepOrigin.estimated, (
+                f"train steps: estimated as epoch x {spe:g} steps per epoch (epochs are rounded in the log)")
+        if L is not None:
+            return k * L, StepOrigin.reconstructed, (
+                f"train steps: logging_steps ({L}) x dict index; assumes logging started at step {L} "
+                "(no resume, no logging_first_step)")
+        return k, StepOrigin.index, "train steps: unknown; points are numbered 1, 2, 3, ... in log order"
+
+    @staticmethod
+    def _other_step(j: int, kind: np.ndarray, base_kind: np.ndarray, steps: np.ndarray, epoch: np.ndarray,
+                    before: np.ndarray, explicit: np.ndarray, spe: Optional[float], T: Optional[int],
+                    eval_steps: Optional[float], bar_used: bool, t_origin: StepOrigin, last_train_step: float,
+                    counter: int) -> tuple[float, StepOrigin]:
+        if math.isfinite(explicit[j]):
+            return float(explicit[j]), StepOrigin.logged
+        e = epoch[j]
+        if j > 0 and math.isfinite(e) and math.isfinite(epoch[j - 1]) and math.isfinite(steps[j - 1]) \
+                and abs(epoch[j - 1] - e) < 1e-9:
+            # logged right after a dict of the same epoch: the same optimizer step
+            return float(steps[j - 1]), t_origin if t_origin != StepOrigin.logged else StepOrigin.reconstructed
+        if kind[j] >= _AFTER_SUMMARY:
+            if T is not None:
+                return float(T), StepOrigin.reconstructed
+            if math.isfinite(last_train_step):
+                return last_train_step, StepOrigin.estimated
+        if bar_used and math.isfinite(before[j]):
+            s = float(before[j])
+            near = spe is None or not math.isfinite(e) or \
+                abs(s - e * spe) <= float(_epoch_tol(np.array([e]))[0]) * spe * 1.1 + 2
+            if near:
+                if not math.isfinite(last_train_step) or s >= last_train_step:
+                    return s, StepOrigin.reconstructed
+        if spe is not None and math.isfinite(e):
+            est = e * spe
+            tol = float(_epoch_tol(np.array([e]))[0]) * spe * 1.1 + 2
+            if eval_steps is not None:
+                snapped = round(est / eval_steps) * eval_steps
+                if T is not None and abs(T - est) < abs(snapped - est):
+                    snapped = float(T)
+                if abs(snapped - est) <= tol:
+                    return float(snapped), StepOrigin.reconstructed
+            if abs(e - round(e)) < 1e-9 and abs(spe - round(spe)) < 1e-9:
+                return float(round(e) * round(spe)), StepOrigin.reconstructed
+            return float(max(round(est), 1)), StepOrigin.estimated
+        if math.isfinite(last_train_step):
+            return last_train_step, StepOrigin.estimated
+        return float(counter), StepOrigin.index
+
+    def _ending(self, r: _ConsoleRun, T: Optional[int]) -> None:
+        b = r.b
+        if r.summary_seen:
+            b.end(Ending.completed, r.summary_line, "the Trainer printed its end-of-training summary")
+            return
+        fatal = [f for f in r.fatal if f[0] > r.last_dict_line]
+        if fatal:
+            at = f" at step {r.train_n} of {T}" if T is not None and r.train_n is not None else ""
+            ki = [f for f in fatal if f[1].startswith("KeyboardInterrupt")]
+            if ki:
+                b.end(Ending.interrupted, ki[0][0], f"KeyboardInterrupt (line {ki[0][0]}){at}")
+            else:
+                b.end(Ending.crashed, fatal[-1][0], fatal[-1][1])
+            return
+        if len(r.kind) or r.train_n is not None:
+            if T is not None and r.train_n is not None:
+                reason = f"the log stops at step {r.train_n} of {T} without a training summary"
+            else:
+                reason = "the log ends without the Trainer's end-of-training summary"
+            b.end(Ending.interrupted, self.nlines, reason)
+
+
+# ---------------------------------------------------------------------------
+# trainer_state.json
+# ---------------------------------------------------------------------------
+
+MAX_JSON_BYTES = 1 << 30
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise ParseError(f"{path}: empty file")
+        if size > MAX_JSON_BYTES:
+            raise ParseError(f"{path}: {what} larger than {MAX_JSON_BYTES >> 20} MiB")
+        data = path.read_bytes()
+        obj = loads_json(data)
+    except ParseError:
+        raise
+    except (OSError, ValueError, TypeError, RecursionError, MemoryError, UnicodeError) as e:
+        raise ParseError(f"{path}: not a valid {what}: {e}") from e
+    if not isinstance(obj, dict):
+        raise ParseError(f"{path}: not a valid {what}: the top level is not a JSON object")
+    return obj
+
+
+def _num(v: Any) -> Optional[float]:
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        return None
+    return parse_number(v)
+
+
+class HFStateParser(Parser):
+    name = "hf_state"
+    format = "hf"
+    framework = "transformers"
+    description = "Hugging Face trainer_state.json (log_history)"
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        if head.lstrip()[:1] == b"{" and b'"log_history"' in head:
+            return 1.0
+        return 0.0
+
+    def parse(self, path: Path, ctx: ParseContext) -> Run:
+        path = Path(path)
+        obj = _read_json_object(path, "trainer_state.json")
+        try:
+            return self._build(path, obj)
+        except ParseError:
+            raise
+        except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as e:
+            raise ParseError(f"{path}: unexpected trainer_state.json content: {e}") from e
+
+    def _build(self, path: Path, obj: dict[str, Any]) -> Run:
+        hist = obj.get("log_history")
+        if not isinstance(hist, list):
+            raise ParseError(f"{path}: no log_history list in this JSON object")
+        spath = str(path)
+        b = RunBuilder(spath, "hf")
+        summary_entry: Optional[dict[str, Any]] = None
+        gs0 = _num(obj.get("global_step"))
+        last_step: Optional[float] = None
+        unstepped = 0
+        for i, entry in enumerate(hist):
+            if not isinstance(entry, dict):
+                continue
+            step = _num(entry.get("step"))
+            if step is None or not math.isfinite(step):
+                # e.g. predict_* entries: logged after the last step, without one
+                unstepped += 1
+                step = last_step if last_step is not None else (gs0 if gs0 is not None else float(i + 1))
+            last_step = step
+            ep = _num(entry.get("epoch"))
+            ep = math.nan if ep is None else ep
+            keys = entry.keys()
+            if "train_runtime" in entry or ("train_loss" in entry and "loss" not in entry):
+                summary_entry = entry
+                continue
+            if any(k.startswith("eval_") for k in keys):
+                split, prefixes = "eval", ("eval_",)
+            elif any(k.startswith(("test_", "predict_")) for k in keys):
+                split, prefixes = "test", ("test_", "predict_")
+            else:
+                split, prefixes = "train", None
+            for k, v in entry.items():
+                if k in ("step", "epoch"):
+                    continue
+                if prefixes is not None and not k.startswith(prefixes):
+                    continue
+                val = _num(v)
+                if val is None:
+                    continue
+                if prefixes is None:
+                    name = k[6:] if k.startswith("train/") else k
+                    if name == "lr" and "learning_rate" not in entry:
+                        name = "learning_rate"
+                else:
+                    name = k.split("_", 1)[1]
+                b.add(split, name, step, val, ep, 0, key=k)
+        if unstepped:
+            b.note(f"{unstepped} log_history entries had no step; they were placed at the step before them")
+        s = b.summary
+        cfg = b.config
+        if summary_entry is not None:
+            for k, v in summary_entry.items():
+                val = _num(v)
+                if val is None:
+                    continue
+                if k in _SUMMARY_MAP:
+                    s[_SUMMARY_MAP[k]] = val
+                elif k != "step":
+                    b.summary_extra[k] = val
+        gs = _num(obj.get("global_step"))
+        ms = _num(obj.get("max_steps"))
+        if gs is not None and math.isfinite(gs):
+            s["global_step"] = int(gs)
+        if ms is not None and math.isfinite(ms) and ms > 0:
+            s["max_steps"] = int(ms)
+            cfg["max_steps"] = int(ms)
+        ep_top = _num(obj.get("epoch"))
+        if "epochs" not in s and ep_top is not None and math.isfinite(ep_top):
+            s["epochs"] = ep_top
+        if "total_flos" not in s and _num(obj.get("total_flos")) is not None:
+            s["total_flos"] = _num(obj.get("total_flos"))
+        for k in ("num_train_epochs", "logging_steps", "eval_steps", "save_steps", "best_metric"):
+            v = _num(obj.get(k))
+            if v is not None and math.isfinite(v):
+                cfg[k] = v
+        tbs = _num(obj.get("train_batch_size"))
+        if tbs is not None and math.isfinite(tbs):
+            cfg["train_batch_size"] = int(tbs)
+        bgs = _num(obj.get("best_global_step"))
+        if bgs is not None and math.isfinite(bgs):
+            cfg["best_global_step"] = int(bgs)
+        bmc = obj.get("best_model_checkpoint")
+        if isinstance(bmc, str):
+            cfg["best_model_checkpoint"] = bmc
+            if "best_global_step" not in cfg:
+                m = _CKPT_STEP_RE.search(bmc)
+                if m:
+                    cfg["best_global_step"] = int(m.group(1))
+        if gs and ep_top and ep_top > 0:
+            cfg["steps_per_epoch"] = round(gs / ep_top, 4)
+        ckpts = _checkpoint_steps(path)
+        if ckpts:
+            cfg["checkpoints"] = ckpts
+        # Ending
+        if summary_entry is not None:
+            b.end(Ending.completed, None, "the state file holds the end-of-training summary")
+        elif gs is not None and ms is not None and ms > 0 and gs >= ms:
+            b.end(Ending.completed, None, f"global_step {int(gs)} reached max_steps {int(ms)}")
+        elif gs is not None:
+            of = f" of {int(ms)}" if ms is not None and ms > 0 else ""
+            b.end(Ending.interrupted, None, f"state file of a run stopped at step {int(gs)}{of}")
+        b.sources.append(Source(path=spath, parser=self.name, format="hf", framework="transformers",
+                                framework_version=None, lines=0, bytes=path.stat().st_size))
+        return b.build()
+
+
+def _checkpoint_steps(path: Path) -> tuple[int, ...]:
+    d = path.parent
+    steps: set[int] = set()
+    m = re.fullmatch(r"checkpoint-(\d+)", d.name)
+    if m:
+        steps.add(int(m.group(1)))
+        d = d.parent
+    try:
+        for p in d.iterdir():
+            mm = re.fullmatch(r"checkpoint-(\d+)", p.name)
+            if mm and p.is_dir():
+                steps.add(int(mm.group(1)))
+    except OSError:
+        pass
+    return tuple(sorted(steps))
+
+
+# ---------------------------------------------------------------------------
+# all_results.json / train_results.json / eval_results.json
+# ---------------------------------------------------------------------------
+
+_RESULTS_NAMES = {"all_results.json", "train_results.json", "eval_results.json", "test_results.json",
+                  "predict_results.json"}
+
+
+class HFResultsParser(Parser):
+    name = "hf_results"
+    format = "hf"
+    framework = "transformers"
+    description = "Hugging Face all_results.json / train_results.json / eval_results.json"
+
+    def sniff(self, path: Path, head: bytes) -> float:
+        h = head.lstrip()
+        if h[:1] != b"{" or b'"log_history"' in head:
+            return 0.0
+        if Path(path).name in _RESULTS_NAMES:
+            return 0.9
+        if len(head) < 64 * 1024 and (b'"train_runtime"' in head or b'"eval_runtime"' in head):
+            return 0.6
+        return 0.0
+
+    def parse(self, path: Path, ctx: ParseContext) -> Run:
+        path = Path(path)
+        obj = _read_json_object(path, "results JSON")
+        spath = str(path)
+        b = RunBuilder(spath, "hf")
+        s = b.summary
+        gstep = self._sibling_global_step(path)
+        evals: list[tuple[str, str, float]] = []
+        for k, v in obj.items():
+            val = _num(v)
+            if val is None:
+                continue
+            if k in _SUMMARY_MAP:
+                s[_SUMMARY_MAP[k]] = val
+            elif k.startswith(("eval_", "test_", "predict_")) and k not in ("eval_samples", "test_samples",
+                                                                               "predict_samples"):
+                sp = "eval" if k.startswith("eval_") else "test"
+                evals.append((sp, k, val))
+            else:
+                b.summary_extra[k] = val
+        if gstep is not None and evals:
+            for sp, k, val in evals:
+                b.add(sp, k.split("_", 1)[1], float(gstep), val, s.get("epochs", math.nan), 0, key=k)
+            b.set_step_origin(StepOrigin.reconstructed)
+            b.note(f"final evaluation placed at global step {gstep} (from the trainer_state.json beside it)")
+        else:
+            for _, k, val in evals:
+                b.summary_extra[k] = val
+        if gstep is not None:
+            s["global_step"] = gstep
+        if not s and not b.summary_extra and not evals:
+            raise ParseError(f"{path}: no Hugging Face result figures in this JSON object")
+        if "train_runtime_s" in s or "mean_train_loss" in s:
+            b.end(Ending.completed, None, "the results file holds the end-of-training figures")
+        b.sources.append(Source(path=spath, parser=self.name, format="hf", framework="transformers",
+                                lines=0, bytes=path.stat().st_size))
+        return b.build()
+
+    @staticmethod
+    def _sibling_global_step(path: Path) -> Optional[int]:
+        st = path.parent / "trainer_state.json"
+        try:
+            if not st.is_file() or st.stat().st_size > 64 << 20:
+                return None
+            obj = loads_json(st.read_bytes())
+        except (OSError, ValueError, TypeError, RecursionError):
+            return None
+        gs = _num(obj.get("global_step")) if isinstance(obj, dict) else None
+        return int(gs) if gs is not None and math.isfinite(gs) else None
+
+
+@hookimpl
+def logcheck_register_parsers(register) -> None:
+    register(HFConsoleParser())
+    register(HFStateParser())
+    register(HFResultsParser())
