@@ -180,35 +180,37 @@ def load_directory(top: Path, settings: Settings, pm: PluginManager) -> tuple[li
                 states, key=lambda f: int(_CHECKPOINT_DIR.match(f.parent.name).group(1))
                 if _CHECKPOINT_DIR.match(f.parent.name) else -1)
             groups[root] = [f for f in fs if f.name != "trainer_state.json" or f == keep]
-    # A folder with only secondary files (e.g. runs/<date>/events...) joins the nearest run above it.
-    roots = sorted(groups, key=lambda p: len(p.parts))
-    for r in list(reversed(roots)):
-        if r == top or r not in groups:
+    # A folder that holds only structured metrics files (runs/<date>/events..., lightning_logs/version_0/
+    # metrics.csv) belongs to the console log in the nearest folder above it, when that folder has a
+    # console log and this is the only such folder below it.
+    structured_only = [r for r in groups if r != top and all(_structured(f) for f in groups[r])]
+    for r in sorted(structured_only, key=lambda p: -len(p.parts)):
+        anc = next((a for a in r.parents if a in groups and _is_within(a, top)), None)
+        if anc is None or all(_structured(f) for f in groups[anc]):
             continue
-        for anc in r.parents:
-            if anc in groups and anc != r and _is_within(anc, top):
-                if all(_secondary(f) for f in groups[r]):
-                    groups[anc].extend(groups.pop(r))
-                break
+        siblings = [o for o in structured_only if o != r and o in groups and anc in o.parents
+                    and next((a for a in o.parents if a in groups), None) == anc]
+        if not siblings:
+            groups[anc].extend(groups.pop(r))
     runs: list[Run] = []
     failures: list[InputFailure] = []
     for root in sorted(groups):
-        parsed: list[Run] = []
+        parsed: list[tuple[Path, list[Run]]] = []
         for f in groups[root]:
             try:
-                parsed.extend(parse_file(f, settings, pm))
+                parsed.append((f, parse_file(f, settings, pm)))
             except InputError as e:
                 if e.exit_code == 3:
                     continue  # a file without metrics inside a run folder is not an error
                 failures.append(InputFailure(path=str(f), error=str(e), exit_code=e.exit_code))
         if not parsed:
             continue
-        merged = merge_runs(parsed, path=str(root))
-        steps = ckpt_steps.get(root)
-        if steps:
-            cps = tuple(sorted(set(merged.config.checkpoints) | steps))
-            merged = merged.model_copy(update={"config": merged.config.model_copy(update={"checkpoints": cps})})
-        runs.extend(merged if isinstance(merged, list) else [merged])
+        for run in _runs_of_group(root, parsed):
+            steps = ckpt_steps.get(root)
+            if steps and len(run.sources) and run.path == str(root):
+                cps = tuple(sorted(set(run.config.checkpoints) | steps))
+                run = run.model_copy(update={"config": run.config.model_copy(update={"checkpoints": cps})})
+            runs.append(run)
     if not runs and not failures:
         err = InputError(f"{top}: no training logs or metrics files found in this folder")
         err.exit_code = 3
@@ -216,12 +218,35 @@ def load_directory(top: Path, settings: Settings, pm: PluginManager) -> tuple[li
     return runs, failures
 
 
+def _runs_of_group(root: Path, parsed: list[tuple[Path, list[Run]]]) -> list[Run]:
+    """The runs of one folder: its files are one run when they hold at most one console log
+    (plus the metrics files the library wrote beside it); a folder of several console logs
+    is several runs, each read on its own."""
+    consoles = [(f, rs) for f, rs in parsed if not _structured(f)]
+    structured = [(f, rs) for f, rs in parsed if _structured(f)]
+    if len(consoles) > 1:
+        return [r for _, rs in parsed for r in rs]
+    pieces: list[Run] = [r for _, rs in structured for r in rs]
+    earlier: list[Run] = []
+    if consoles:
+        console_runs = consoles[0][1]
+        # A console file holding several runs: the files beside it describe its last one.
+        earlier, last = console_runs[:-1], console_runs[-1]
+        pieces.append(last)
+    if not pieces:
+        return earlier
+    return earlier + [merge_runs(pieces, path=str(root))]
+
+
 def _is_within(p: Path, top: Path) -> bool:
     return p == top or top in p.parents
 
 
-def _secondary(f: Path) -> bool:
-    return f.name.startswith("events.out.tfevents") or f.name.endswith("_results.json")
+def _structured(f: Path) -> bool:
+    """Metrics files a library writes (as opposed to a captured console log)."""
+    n = f.name
+    return (n.startswith("events.out.tfevents") or n.endswith(("_results.json", ".csv", ".tsv", ".db"))
+            or n in ("trainer_state.json", "metrics.json", "wandb-summary.json"))
 
 
 def load_paths(paths: Iterable[str], settings: Settings, pm: PluginManager) -> tuple[list[Run], list[InputFailure]]:

@@ -310,7 +310,19 @@ class RunBuilder:
             self.last_step = step
 
     def columns(self, split: str, name: str) -> Optional[_Columns]:
+        """The growing columns of one series (``step``, ``value``, ``epoch``: ``array('d')``;
+        ``line``: ``array('q')``), for parsers that append in bulk on a hot path."""
         return self._cols.get((split, name))
+
+    def remap_steps(self, split: str, name: str, steps: Any) -> None:
+        """Replace a series' step column (e.g. ordinals -> reconstructed global steps)."""
+        cols = self._cols[(split, name)]
+        arr = np.asarray(steps, dtype=np.float64)
+        if arr.shape[0] != len(cols.value):
+            raise ValueError(f"{split}/{name}: {arr.shape[0]} steps for {len(cols.value)} points")
+        fresh = array("d")
+        fresh.frombytes(arr.tobytes())
+        cols.step = fresh
 
     def set_step_origin(self, origin: StepOrigin, split: Optional[str] = None) -> None:
         for (sp, _), cols in self._cols.items():
@@ -321,7 +333,9 @@ class RunBuilder:
         return any(len(c.value) for c in self._cols.values())
 
     # -- events ---------------------------------------------------------------
-    def event(self, line: int, level: str, text: str, logger: Optional[str] = None, source: str = "") -> None:
+    def event(self, line: int, level: str, text: str, logger: Optional[str] = None, source: str = "",
+              step: Optional[float] = None) -> None:
+        """Record a message; ``step`` defaults to the last train step appended so far."""
         text = text.strip()
         if len(text) > 2000:
             text = text[:2000] + "…"
@@ -341,7 +355,7 @@ class RunBuilder:
             "logger": logger,
             "count": 1,
             "last_line": None,
-            "step": self.last_step,
+            "step": self.last_step if step is None else step,
             "source": source or self.path,
         }
 

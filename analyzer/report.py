@@ -172,16 +172,24 @@ def ordered_results(rr: RunReport) -> list[CheckResult]:
     return sorted(rr.results, key=key)
 
 
+def framework_of(run: Run) -> tuple[Optional[str], Optional[str]]:
+    """The framework and its version as any of the run's sources shows them."""
+    framework = next((s.framework for s in run.sources if s.framework), None)
+    version = next((s.framework_version for s in run.sources if s.framework_version), None)
+    return framework, version
+
+
 def run_to_json(rr: RunReport) -> dict[str, Any]:
     run = rr.run
     src = run.sources[0] if run.sources else None
+    framework, version = framework_of(run)
     return json_safe({
         "path": run.path,
         "name": run.name,
         "format": run.format,
         "parser": src.parser if src else None,
-        "framework": src.framework if src else None,
-        "framework_version": src.framework_version if src else None,
+        "framework": framework,
+        "framework_version": version,
         "sources": [s.model_dump() for s in run.sources],
         "ending": {"status": run.ending.value, "line": run.ending_line, "reason": run.ending_reason},
         "summary": summary_figures(run),

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from logcheck import OutputFormat, Run, Series, Status, hookimpl
-from logcheck.report import Report, RunReport, ordered_results, summary_figures, worst_status
+from logcheck.report import Report, RunReport, framework_of, ordered_results, summary_figures, worst_status
 
 _MARK = {Status.pass_: "ok  ", Status.warn: "WARN", Status.fail: "FAIL", Status.skip: "skip"}
 _SEV = {"info": "info", "warning": "warning", "error": "error"}
@@ -92,10 +92,10 @@ def render_run(rr: RunReport) -> list[str]:
     run = rr.run
     fig = summary_figures(run)
     out: list[str] = []
-    src = run.sources[0] if run.sources else None
     what = run.format
-    if src and src.framework:
-        what += f", {src.framework}" + (f" {src.framework_version}" if src.framework_version else "")
+    framework, version = framework_of(run)
+    if framework:
+        what += f", {framework}" + (f" {version}" if version else "")
     out.append(f"logcheck: {run.name or run.path}  ({what})")
     if len(run.sources) > 1:
         out.append("  sources: " + ", ".join(f"{s.path} [{s.parser}]" for s in run.sources))
