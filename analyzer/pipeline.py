@@ -205,7 +205,10 @@ def load_directory(top: Path, settings: Settings, pm: PluginManager) -> tuple[li
                 failures.append(InputFailure(path=str(f), error=str(e), exit_code=e.exit_code))
         if not parsed:
             continue
+        model = _model_config(root)
         for run in _runs_of_group(root, parsed):
+            if model and run.path == str(root):
+                run = _with_model_config(run, model)
             steps = ckpt_steps.get(root)
             if steps and len(run.sources) and run.path == str(root):
                 cps = tuple(sorted(set(run.config.checkpoints) | steps))
@@ -216,6 +219,49 @@ def load_directory(top: Path, settings: Settings, pm: PluginManager) -> tuple[li
         err.exit_code = 3
         raise err
     return runs, failures
+
+
+def _model_config(root: Path) -> dict[str, Any]:
+    """What the model's config.json in a Hugging Face output folder says about the model.
+
+    The console log rarely names the model; whether it ties ``lm_head`` to the input
+    embeddings decides whether a missing ``lm_head.weight`` is harmless.
+    """
+    candidates = [root / "config.json"]
+    ckpts = sorted((p for p in root.glob("checkpoint-*") if _CHECKPOINT_DIR.match(p.name)),
+                   key=lambda p: int(p.name.split("-")[1]), reverse=True)
+    candidates += [p / "config.json" for p in ckpts[:1]]
+    for c in candidates:
+        try:
+            if not c.is_file() or c.stat().st_size > 1 << 20:
+                continue
+            import json
+
+            doc = json.loads(c.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if not isinstance(doc, dict) or not ("model_type" in doc or "architectures" in doc):
+            continue
+        out: dict[str, Any] = {"config_file": str(c)}
+        for k in ("model_type", "architectures", "tie_word_embeddings", "_name_or_path", "vocab_size",
+                  "n_positions", "max_position_embeddings", "torch_dtype", "dtype", "transformers_version"):
+            if k in doc and isinstance(doc[k], (str, int, float, bool, list)):
+                out[k] = doc[k]
+        return out
+    return {}
+
+
+def _with_model_config(run: Run, model: dict[str, Any]) -> Run:
+    extra = dict(run.config.extra)
+    for k, v in model.items():
+        extra.setdefault(k, v)
+    name = run.config.model_name
+    if not name:
+        archs = model.get("architectures")
+        name = model.get("_name_or_path") or (archs[0] if isinstance(archs, list) and archs else None) \
+            or model.get("model_type")
+    cfg = run.config.model_copy(update={"extra": extra, "model_name": name or None})
+    return run.model_copy(update={"config": cfg})
 
 
 def _runs_of_group(root: Path, parsed: list[tuple[Path, list[Run]]]) -> list[Run]:
