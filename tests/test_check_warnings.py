@@ -390,12 +390,18 @@ def test_real_hf_tiny_fixture_missing_lm_head_without_model_evidence():
         pytest.skip("fixture hf_tiny not generated")
     from logcheck.pipeline import analyze_paths
 
-    report = analyze_paths([str(FIXTURES / "hf_tiny")])
+    # The console log alone does not say which model it was: unverified, not guessed.
+    report = analyze_paths([str(FIXTURES / "hf_tiny" / "run.log")])
     res = next(r for r in report.runs[0].results if r.check == "warnings")
     f = first(res, kb.WEIGHTS_LOAD_UNVERIFIED)
     assert f is not None and f.evidence["missing"] == ["lm_head.weight"]
     assert "does not show the model's config" in f.message
     assert res.status == Status.pass_
+    # The run folder holds the model's config.json (tie_word_embeddings true): benign, with the reason.
+    report = analyze_paths([str(FIXTURES / "hf_tiny")])
+    res = next(r for r in report.runs[0].results if r.check == "warnings")
+    f = first(res, kb.WEIGHTS_LOAD_BENIGN)
+    assert f is not None and "ties lm_head.weight to transformer.wte.weight" in f.message
 
 
 def test_real_healthy_fixture_has_nothing_at_warning_or_above():
