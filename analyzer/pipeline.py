@@ -424,6 +424,11 @@ def _merge_series(a: Series, b: Series, max_conflicts: int = 5) -> tuple[Series,
                 what=f"{a.split.value}/{a.name}: {len(idx) - max_conflicts} more steps disagree",
                 values={a.source or "a": None, b.source or "b": None},
             ))
+    if len(common) and not a.line.any() and b.line[ib].all() and b.source:
+        # A JSON source has no line numbers; the console log's lines are the provenance to cite.
+        lines = a.line.copy()
+        lines[ia] = b.line[ib]
+        a = a.model_copy(update={"line": lines, "source": b.source})
     only_b = ~np.isin(b.step, a.step)
     if not only_b.any():
         return a, conflicts
@@ -503,6 +508,21 @@ def check_run(run: Run, settings: Settings, pm: PluginManager) -> RunReport:
     return RunReport(run=run, results=results)
 
 
+def _file_of_line(run: Run, line: Optional[int]) -> Optional[str]:
+    """The file a cited line number belongs to, when a run was read from several files."""
+    if not line:
+        return None
+    if len(run.sources) == 1:
+        return run.sources[0].path
+    for s in run.series.values():
+        if s.source and len(s) and line in s.line:
+            return s.source
+    for e in run.events:
+        if e.line == line and e.source:
+            return e.source
+    return None
+
+
 def _finish_result(r: CheckResult, run: Run, settings: Settings, pm: PluginManager, plugin: str) -> CheckResult:
     kept: list[Finding] = []
     for f in r.findings:
@@ -514,7 +534,7 @@ def _finish_result(r: CheckResult, run: Run, settings: Settings, pm: PluginManag
             continue
         f.check = f.check or rule.check
         f.severity = settings.severity_of(f.code) if f.code in settings.severity or f.severity is None else f.severity
-        f.path = f.path or run.path
+        f.path = f.path or _file_of_line(run, f.line) or run.path
         kept.append(f)
     r.findings = kept
     if r.status != Status.skip:

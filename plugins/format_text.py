@@ -202,7 +202,11 @@ def render_run(rr: RunReport) -> list[str]:
         out.append(f"  [{_MARK[r.status]}] {r.check:<12} {r.reason}")
     out.append("")
 
-    findings = rr.findings
+    # An info finding that only restates its check's verdict line is not shown twice.
+    reasons = {r.check: r.reason for r in rr.results}
+    findings = [f for f in rr.findings
+                if not (f.severity is not None and f.severity.value == "info"
+                        and f.message[:60] in reasons.get(f.check, ""))]
     if findings:
         out.append("Findings")
         for f in findings:
