@@ -96,13 +96,18 @@ def _settings_from(opts: dict[str, Any], config_path: Optional[str]) -> Any:
 @click.option("--parser", help="skip detection and use this parser (`logcheck parsers`)")
 @click.option("-p", "plugins", multiple=True, help="load a plugin module, or block one with no:NAME")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="configuration file")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="also draw the loss curves with the findings to PATH (.png/.svg/.pdf; extra: plot)")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="also write a self-contained HTML report to PATH")
 @click.option("--follow", is_flag=True, help="keep re-checking a log that is being written; exit at the first failure")
 @click.option("--stall-timeout", type=float, help="with --follow: fail when the log stops growing this many seconds")
 @click.option("--poll-interval", type=float, default=2.0, show_default=True, help="with --follow: seconds between checks")
 @click.option("--traceback", "show_traceback", is_flag=True, help="show Python tracebacks of internal errors")
 def check_command(paths: tuple[str, ...], fmt: str, output: Optional[str], show_traceback: bool,
                   config_path: Optional[str], write_baseline: Optional[str], follow: bool,
-                  stall_timeout: Optional[float], poll_interval: float, **opts: Any) -> None:
+                  stall_timeout: Optional[float], poll_interval: float, plot_path: Optional[str],
+                  html_path: Optional[str], **opts: Any) -> None:
     """Check training logs and print a report; the exit code says whether the run is bad."""
     if not paths:
         raise UsageError("no log given; try `logcheck run.log` or `logcheck --help`")
@@ -112,7 +117,14 @@ def check_command(paths: tuple[str, ...], fmt: str, output: Optional[str], show_
     settings, pm = prepare(settings)
     if fmt not in pm.formats:
         raise UsageError(f"--format {fmt!r}: unknown format; known: {', '.join(sorted(pm.formats))}")
+    if plot_path:
+        from .plot import SUFFIXES
+
+        if Path(plot_path).suffix.lower() not in SUFFIXES:
+            raise UsageError(f"--plot {plot_path}: the file name must end in {', '.join(sorted(SUFFIXES))}")
     if follow:
+        if plot_path or html_path:
+            raise UsageError("--plot and --html cannot be combined with --follow")
         if len(paths) != 1 or Path(paths[0]).is_dir():
             raise UsageError("--follow takes exactly one log file")
         from .follow import follow as follow_log
@@ -124,6 +136,15 @@ def check_command(paths: tuple[str, ...], fmt: str, output: Optional[str], show_
                             log=lambda s: click.echo(s, err=True))
         sys.exit(report.exit_code)
     report = analyze_paths(paths, settings, pm)
+    if plot_path:
+        from .plot import plot_report
+
+        settings.plugin_options["plot_path"] = plot_path  # the markdown report embeds it
+        plot_report(report, plot_path, settings)
+    if html_path:
+        from .html_report import write_html
+
+        write_html(report, html_path, settings)
     if write_baseline:
         from .pipeline import write_known_findings
 

@@ -408,8 +408,10 @@ def _merge_series(a: Series, b: Series, max_conflicts: int = 5) -> tuple[Series,
     if len(common):
         va, vb = a.value[ia], b.value[ib]
         both_finite = np.isfinite(va) & np.isfinite(vb)
-        # Consoles round to 4 significant decimals; allow that, flag anything bigger.
-        tol = np.maximum(1e-3 * np.maximum(np.abs(va), np.abs(vb)), 6e-4)
+        # A console prints rounded values (Lightning 3 significant digits, transformers 5 '.4g'):
+        # two readings agree when they differ by no more than the coarser one's rounding.
+        tol = np.array([max(_rounding(x), _rounding(y)) for x, y in zip(va.tolist(), vb.tolist())])
+        tol = np.maximum(tol * 1.001, 1e-9 * np.maximum(np.abs(va), np.abs(vb)))
         bad = both_finite & (np.abs(va - vb) > tol)
         bad |= np.isfinite(va) != np.isfinite(vb)
         idx = np.nonzero(bad)[0]
@@ -443,6 +445,18 @@ def _merge_series(a: Series, b: Series, max_conflicts: int = 5) -> tuple[Series,
         "step_origin": origin,
     })
     return merged, conflicts
+
+
+def _rounding(x: float) -> float:
+    """Half a unit in the last printed digit of ``x`` (its shortest repr): 4.07 -> 0.005."""
+    if not math.isfinite(x):
+        return 0.0
+    r = repr(float(x))
+    mant, _, exp = r.partition("e")
+    decimals = len(mant.split(".")[1]) if "." in mant else 0
+    if decimals == 1 and mant.endswith(".0"):
+        decimals = 0
+    return 0.5 * 10.0 ** ((int(exp) if exp else 0) - decimals)
 
 
 def _merge_model(base: Any, others: list[Any], runs: list[Run], conflicts: Optional[list[Conflict]],

@@ -46,6 +46,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "logcheck.plugins.format_junit",
     "logcheck.plugins.format_sarif",
     "logcheck.plugins.format_gitlab",
+    "logcheck.plugins.format_html",
 )
 
 ENTRY_POINT_GROUP = "logcheck"

@@ -141,6 +141,19 @@ RULES = [
                   "18.7`",
                   "Lower the learning rate or add warm-up; add gradient clipping; inspect the batches around the peak."),
          params={"ratio": Param(default=1.5, doc="smoothed loss / running best that counts as an excursion")}),
+    Rule(code="STB011", name="loss-worse-than-uniform", check=CHECK, severity=Severity.error,
+         summary="A language model's loss ends above ln(vocab_size): it predicts worse than a uniform guess.",
+         doc=_doc("When the model's vocabulary size is known (the run folder's config.json), compares the final "
+                  "train loss (median of the last fifth of the points) and the last eval loss with ln(vocab_size), "
+                  "the cross-entropy of guessing every token with equal probability. A freshly initialised model "
+                  "starts near it; a model that ends above it has been damaged by training.",
+                  "Above ln(vocab_size) the model is worse than knowing nothing. The usual cause is a learning rate "
+                  "far too high: the loss shoots up in the first steps and the run never recovers what it lost, "
+                  "even when the curve falls afterwards and looks like learning.",
+                  "`eval loss 13.57 at step 32 is above ln(50257) = 10.82, the loss of a uniform guess; train loss "
+                  "peaked at 104.1 (step 10)`",
+                  "Lower the learning rate (by 10x or more), add warm-up and gradient clipping."),
+         params={"margin": Param(default=0.02, doc="relative margin above ln(vocab_size) before it fires")}),
 ]
 
 
@@ -486,11 +499,51 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
             if sp:
                 findings.append(_spike_finding("STB006", "grad_norm", gn, gf, sp))
 
+    uniform = _worse_than_uniform(run, float(p("STB011", "margin")))
+    if uniform is not None:
+        findings.append(uniform)
+
     status = _status(findings, settings)
     return CheckResult(check=CHECK, status=status,
                        reason=_reason(findings, settings, f"{n} finite train-loss points: no non-finite values, "
                                                           f"divergence or spikes"),
                        findings=findings, facts=facts)
+
+
+def _worse_than_uniform(run: Run, margin: float) -> Optional[Finding]:
+    """STB011: loss above ln(vocab_size), when the vocabulary size is known."""
+    vocab = run.config.extra.get("vocab_size")
+    if not isinstance(vocab, (int, float)) or isinstance(vocab, bool) or vocab < 2:
+        return None
+    limit = math.log(vocab)
+    checks: list[tuple[str, Series, float, int]] = []
+    tl, el = run.train_loss, run.eval_loss
+    if tl is not None:
+        fin = np.flatnonzero(np.isfinite(tl.value))
+        if fin.size >= 3:
+            tail = fin[-max(1, fin.size // 5):]
+            checks.append(("train loss", tl, float(np.median(tl.value[tail])), int(tail[-1])))
+    if el is not None:
+        fin = np.flatnonzero(np.isfinite(el.value))
+        if fin.size:
+            checks.append(("eval loss", el, float(el.value[fin[-1]]), int(fin[-1])))
+    bad = [(what, s, v, i) for what, s, v, i in checks if v > limit * (1 + margin)]
+    if not bad:
+        return None
+    what, s, v, i = bad[0]
+    peak = ""
+    if tl is not None and np.isfinite(tl.value).any():
+        j = int(np.nanargmax(np.where(np.isfinite(tl.value), tl.value, np.nan)))
+        if tl.value[j] > 1.5 * limit:
+            peak = f"; train loss peaked at {_fmt(float(tl.value[j]))} at {_where(tl, j)}"
+    also = f" (and {bad[1][0]} {_fmt(bad[1][2])})" if len(bad) > 1 else ""
+    return Finding(
+        code="STB011",
+        message=(f"{what} {_fmt(v)} at {_where(s, i)} is above ln({int(vocab)}) = {limit:.2f}, the loss of a "
+                 f"uniform guess over the vocabulary{also}{peak}: the model predicts worse than chance"),
+        hint="Lower the learning rate by 10x or more, add warm-up and gradient clipping.",
+        step=float(s.step[i]), line=_line(s, i),
+        evidence={"value": v, "ln_vocab": limit, "vocab_size": int(vocab)})
 
 
 def _spike_finding(code: str, what: str, s: Series, fidx: np.ndarray, sp: list[tuple[int, float, float]]) -> Finding:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from pathlib import Path
 import pytest
 
 import logcheck.plugins.check_stability as plugin
@@ -193,3 +194,30 @@ def test_excursion_that_recovers_is_reported_not_failed():
     assert res.status is Status.pass_  # info by default
     assert run_check(plugin, series_run(train_loss=list(zip(s, v * bump))),
                      severity={"STB010": "error"}).status is Status.fail
+
+
+# -- STB011 on real fixtures (the run folders hold the model's config.json with vocab_size) -------
+
+_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _folder_result(name: str):
+    from logcheck.pipeline import analyze_paths
+
+    folder = _FIXTURES / name
+    if not (folder / "config.json").is_file():
+        pytest.skip(f"fixture {name} not generated")
+    report = analyze_paths([str(folder)])
+    return next(r for r in report.runs[0].results if r.check == "stability")
+
+
+def test_stb011_fires_when_a_too_high_learning_rate_leaves_the_loss_above_ln_vocab():
+    res = _folder_result("hf_high_lr")  # real run, lr 1.0: 10.8 -> 104 -> 24
+    f = next((f for f in res.findings if f.code == "STB011"), None)
+    assert f is not None and res.status == Status.fail
+    assert "ln(50257) = 10.82" in f.message and f.evidence["value"] > 10.82
+
+
+def test_stb011_stays_quiet_on_a_healthy_run_below_ln_vocab():
+    res = _folder_result("hf_tiny")
+    assert not [f for f in res.findings if f.code == "STB011"]
