@@ -111,3 +111,25 @@ def test_json_output_is_versioned_even_when_input_fails(tmp_path):
     doc = json.loads(res.stdout)
     assert doc["schema_version"] == 1 and doc["exit_code"] == 3 == res.returncode
     assert doc["runs"] == [] and doc["errors"][0]["kind"] == "input"
+
+
+def test_config_file_selects_rules_and_overrides_severity(tmp_path):
+    """The README's configuration example, on a real fixture: ignored families vanish, severities change."""
+    log = REPO / "tests" / "fixtures" / "hf_overfit" / "run.log"
+    if not log.exists():
+        pytest.skip("fixture hf_overfit not generated")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.logcheck]\nignore = ["THR", "CNV"]\nfail-on = "warning"\nseq-len = 32\n'
+        'severity = { OVF001 = "error" }\n[tool.logcheck.params.OVF001]\nmin_rel_rise = 0.05\n')
+    res = run_cli(str(log), "--format", "json", cwd=tmp_path)
+    _no_traceback(res)
+    doc = json.loads(res.stdout)
+    codes = [f["code"] for f in doc["runs"][0]["findings"]]
+    assert not [c for c in codes if c.startswith(("THR", "CNV"))]
+    ovf = [f for f in doc["runs"][0]["findings"] if f["code"] == "OVF001"]
+    assert ovf and ovf[0]["severity"] == "error"
+    assert res.returncode == 1 and doc["fail_on"] == "warning"
+    # A flag overrides the file.
+    res = run_cli(str(log), "--format", "json", "--select", "OVF001", "--fail-on", "error", cwd=tmp_path)
+    doc = json.loads(res.stdout)
+    assert {f["code"] for f in doc["runs"][0]["findings"]} <= {"OVF001"}
