@@ -74,7 +74,10 @@ did not improve.
 ## Why is this bad
 The run kept training after the eval loss stopped improving: the extra steps
 cost compute and, when the eval loss then rises, produce a worse final model
-unless the best checkpoint is reloaded.
+unless the best checkpoint is reloaded. On its own a plateau is not a fault (a
+converged run has one), so the default severity is `info`; a rise beyond the
+eval curve's noise is OVF001, and `severity = { CNV003 = "warning" }` makes
+this a gate for runs that should have stopped early.
 
 ## Example
 `eval loss has not improved for the last 4 evaluations (steps 3843–5490): best
@@ -131,7 +134,7 @@ def logcheck_register_rules(register: Any) -> None:
         },
     ))
     register(Rule(
-        code="CNV003", name="no-improvement", check=CHECK, severity=Severity.warning,
+        code="CNV003", name="no-improvement", check=CHECK, severity=Severity.info,
         summary="The eval loss did not improve for `patience` evaluations (early stopping would have stopped).",
         doc=_DOC_NO_IMPROVEMENT,
         params={

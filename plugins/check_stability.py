@@ -402,10 +402,14 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
         noise = stats.point_noise(y if n <= 200_000 else y[:: n // 200_000 + 1])
         facts["divergence"] = {"best_smoothed": best, "end_smoothed": end, "noise": noise}
         diverged = False
+        # A rise must also matter on the scale of the run: a memorised loss jittering between 0.001 and
+        # 0.003 is 2.5x its best but nothing happened (same floor as STB005's min_abs_frac).
+        start_level = float(np.median(y[: max(3, n // 20)]))
+        min_rise = float(p("STB005", "min_abs_frac")) * abs(start_level)
         if positive:
             ratio = end / best
             facts["divergence"]["ratio"] = ratio
-            diverged = ratio >= float(p("STB004", "ratio")) and (
+            diverged = ratio >= float(p("STB004", "ratio")) and end - best > min_rise and (
                 n < 10 or end - best > float(p("STB004", "noise_multiple")) * noise)
             size = f"{ratio:.2f}× its best"
         else:
@@ -432,7 +436,7 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
             ex_ratio = float(rel[je])
             facts["max_rise_over_running_best"] = ex_ratio
             rb_s = int(np.argmax(smooth[: je + 1] == running_best[je]))
-            if ex_ratio >= float(p("STB010", "ratio")) and (
+            if ex_ratio >= float(p("STB010", "ratio")) and smooth[je] - running_best[je] > min_rise and (
                     n < 10 or smooth[je] - running_best[je] > float(p("STB004", "noise_multiple")) * noise):
                 i_peak, i_best = int(fidx[smooth_idx[je]]), int(fidx[smooth_idx[rb_s]])
                 findings.append(Finding(

@@ -80,7 +80,9 @@ def test_eval_plateau_triggers_early_stopping_semantics():
     run = series_run(train_loss=train, eval_loss=list(zip(steps, evals)))
     res = run_check(plugin, run)
     f = first(res, "CNV003")
-    assert f is not None and res.status is Status.warn
+    # A plateau alone is information (CNV003 is info by default); users can make it a gate.
+    assert f is not None and res.status is Status.pass_
+    assert run_check(plugin, run, severity={"CNV003": "warning"}).status is Status.warn
     assert f.evidence["evals_since_best"] == 5 and f.evidence["best_step"] == 500
     # a longer patience, and a relative min_delta that makes 1.30 -> 1.29 no improvement
     assert first(run_check(plugin, run, params={"CNV003": {"patience": 6}}), "CNV003") is None
@@ -136,9 +138,9 @@ CORPUS_EXPECT = {
     "hf_state/bashkir_asr_trainer_state.json": (Status.pass_, set()),
     "hf_state/lora_flat_loss_no_eval_trainer_state.json": (Status.fail, {"CNV001"}),
     "hf_state/whisper_small_lr3e-3_diverging_trainer_state.json": (Status.fail, {"CNV001"}),
-    "hf_state/overfit_eval_loss_rises_trainer_state.json": (Status.warn, {"CNV003"}),
-    "hf_state/whisper_large_v2_ja_trainer_state.json": (Status.warn, {"CNV003"}),
-    "hf_state/cpt_large_adgen_trainer_state.json": (Status.warn, {"CNV003"}),
+    "hf_state/overfit_eval_loss_rises_trainer_state.json": (Status.pass_, {"CNV003"}),
+    "hf_state/whisper_large_v2_ja_trainer_state.json": (Status.pass_, {"CNV003"}),
+    "hf_state/cpt_large_adgen_trainer_state.json": (Status.pass_, {"CNV003"}),
     "hf_state/eagle_draft_custom_keys_trainer_state.json": (Status.pass_, set()),
     "hf_state/trl_grpo_negative_loss_trainer_state.json": (Status.skip, set()),
     "hf_state/empty_log_history_trainer_state.json": (Status.skip, set()),
@@ -155,7 +157,7 @@ def test_corpus_verdicts(rel):
     assert res.status is status, res.reason
     assert must <= _codes(res)
     if status is Status.pass_:
-        assert not _codes(res) & {"CNV001", "CNV002", "CNV003"}
+        assert not _codes(res) & {"CNV001", "CNV002"}
 
 
 def test_flat_segment_of_a_resumed_run_is_not_never_learning():

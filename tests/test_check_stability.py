@@ -221,3 +221,16 @@ def test_stb011_fires_when_a_too_high_learning_rate_leaves_the_loss_above_ln_voc
 def test_stb011_stays_quiet_on_a_healthy_run_below_ln_vocab():
     res = _folder_result("hf_tiny")
     assert not [f for f in res.findings if f.code == "STB011"]
+
+
+def test_memorised_loss_jittering_near_zero_is_not_divergence():
+    """Synthetic: 3.0 -> 0.001, then 0.001..0.003 jitter: 2.5x its best in ratio, nothing in size."""
+    from logcheck.testing import run_check, series_run
+    import logcheck.plugins.check_stability as stability
+
+    rng = np.random.default_rng(3)
+    fall = [(i, 3.0 * (0.001 / 3.0) ** (i / 100)) for i in range(1, 101)]
+    jitter = [(i, float(rng.uniform(0.001, 0.003))) for i in range(101, 301)]
+    res = run_check(stability, series_run(train_loss=fall + jitter))
+    assert not [f for f in res.findings if f.code in ("STB004", "STB010")], [f.message for f in res.findings]
+    assert res.status is Status.pass_
