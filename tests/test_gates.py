@@ -75,16 +75,16 @@ def test_known_findings_let_only_new_findings_fail(tmp_path):
 
 
 def test_follow_fails_as_soon_as_the_growing_log_goes_bad(tmp_path):
-    """Write a real diverging run's log line by line; --follow must stop with exit 1 before the end."""
-    src = FIX / "hf_high_lr" / "run.log"
+    """Write a real bad run's log (learning rate 0) line by line; --follow must stop with exit 1."""
+    src = FIX / "hf_lr_zero" / "run.log"
     if not src.is_file():
-        pytest.skip("fixture hf_high_lr not generated")
-    if analyze_paths([str(src)]).exit_code != 1:
-        pytest.skip("the high-lr fixture does not fail as a whole")
+        pytest.skip("fixture hf_lr_zero not generated")
+    assert analyze_paths([str(src)]).exit_code == 1
     lines = src.read_bytes().split(b"\n")
     live = tmp_path / "live.log"
     live.write_bytes(b"")
     stop = threading.Event()
+    written = [0]
 
     def writer() -> None:
         with open(live, "ab") as f:
@@ -93,14 +93,17 @@ def test_follow_fails_as_soon_as_the_growing_log_goes_bad(tmp_path):
                     return
                 f.write(line + b"\n")
                 f.flush()
-                time.sleep(0.002)
+                written[0] += 1
+                time.sleep(0.05)
 
     t = threading.Thread(target=writer, daemon=True)
     t.start()
     res = cli("check", str(live), "--follow", "--poll-interval", "0.2", "--format", "json")
+    lines_when_done = written[0]
     stop.set()
     t.join(timeout=5)
     assert res.returncode == 1, res.stderr
+    assert lines_when_done < len(lines), "follow mode only failed once the whole log was written"
     doc = json.loads(res.stdout)
     assert doc["exit_code"] == 1
     last_step = max(rr["summary"]["global_step"] or 0 for rr in doc["runs"])
