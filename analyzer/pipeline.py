@@ -206,9 +206,12 @@ def load_directory(top: Path, settings: Settings, pm: PluginManager) -> tuple[li
         if not parsed:
             continue
         model = _model_config(root)
+        seq_len = _backend_seq_len(root)
         for run in _runs_of_group(root, parsed):
             if model and run.path == str(root):
                 run = _with_model_config(run, model)
+            if seq_len and run.config.seq_len is None:
+                run = run.model_copy(update={"config": run.config.model_copy(update={"seq_len": seq_len})})
             steps = ckpt_steps.get(root)
             if steps and len(run.sources) and run.path == str(root):
                 cps = tuple(sorted(set(run.config.checkpoints) | steps))
@@ -249,6 +252,21 @@ def _model_config(root: Path) -> dict[str, Any]:
                 out[k] = doc[k]
         return out
     return {}
+
+
+def _backend_seq_len(root: Path) -> Optional[int]:
+    """Tokens per sample from ``run_config.json``, the file ``logcheck train`` writes beside its log."""
+    f = root / "run_config.json"
+    try:
+        if not f.is_file() or f.stat().st_size > 1 << 20:
+            return None
+        import json
+
+        doc = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    block = doc.get("block_size") if isinstance(doc, dict) else None
+    return int(block) if isinstance(block, int) and not isinstance(block, bool) and block > 0 else None
 
 
 def _with_model_config(run: Run, model: dict[str, Any]) -> Run:

@@ -280,6 +280,36 @@ KNOWN_MESSAGES: tuple[KnownMessage, ...] = (
         hint="set TOKENIZERS_PARALLELISM=false to silence it",
     ),
     KnownMessage(
+        id="tokenizer-sequence-longer-than-model", needles=("token indices sequence length is longer",),
+        pattern=_rx(r"Token indices sequence length is longer than the specified maximum sequence length"),
+        verdict=BENIGN, code=BENIGN_MESSAGE,
+        reason=("the tokenizer was given a whole text at once (e.g. a corpus tokenized as one stream, then cut "
+                "into blocks); only feeding that sequence to the model unchunked would fail"),
+        hint="nothing to do when the text is cut into model-sized blocks before training",
+    ),
+    KnownMessage(
+        id="pin-memory-without-accelerator", needles=("pin_memory",),
+        pattern=_rx(r"'pin_memory' argument is set as true but no accelerator is found"),
+        verdict=BENIGN, code=BENIGN_MESSAGE,
+        reason="a CPU run: there is no device memory to pin, so the DataLoader simply does not pin",
+        hint="set dataloader_pin_memory=False on CPU to silence it",
+    ),
+    KnownMessage(
+        id="loss-type-none-default", needles=("loss_type=none",),
+        pattern=_rx(r"`loss_type=None` was set in the config but it is unrecogni[sz]ed"),
+        verdict=BENIGN, code=BENIGN_MESSAGE,
+        reason="transformers falls back to the model's standard loss (ForCausalLMLoss for a causal LM), as intended",
+        hint="nothing to do",
+    ),
+    KnownMessage(
+        id="tokenizer-special-tokens-aligned", needles=("new pad/bos/eos tokens",),
+        pattern=_rx(r"The tokenizer has new PAD/BOS/EOS tokens that differ from the model config"),
+        verdict=BENIGN, code=BENIGN_MESSAGE,
+        reason=("transformers copied the tokenizer's special tokens (e.g. pad = eos for GPT-2) into the model and "
+                "generation configs, so padding and generation use the same ids as the data"),
+        hint="set the model config's pad_token_id yourself to silence it",
+    ),
+    KnownMessage(
         id="checkpoint-use-reentrant", needles=('use_reentrant',),
         pattern=_rx(r"torch\.utils\.checkpoint: (?:please pass in use_reentrant|the use_reentrant parameter)"),
         verdict=BENIGN, code=BENIGN_MESSAGE,
