@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from collections import defaultdict
 from pathlib import Path
 from typing import IO, Any, Iterable, Optional
@@ -68,7 +69,11 @@ def parse_file(path: Path, settings: Settings, pm: PluginManager) -> list[Run]:
     try:
         if not path.exists():
             raise InputError(f"{path}: no such file or directory")
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO or a device would block or never end: only regular files are logs.
+            raise InputError(f"{path}: not a regular file (a pipe, device or socket); save the log to a file first")
+        size = st.st_size
         head = read_head(path)
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
@@ -134,6 +139,11 @@ def _source_files(root: Path) -> list[Path]:
                 continue
             p = d / fn
             if fn in _SKIP_NAMES or p.suffix.lower() in _SKIP_SUFFIXES:
+                continue
+            try:
+                if not stat.S_ISREG(p.stat().st_mode):
+                    continue  # pipes, sockets, devices, broken links
+            except OSError:
                 continue
             if fn.startswith(("optimizer", "scheduler", "rng_state", "pytorch_model", "model-")):
                 continue
