@@ -126,14 +126,76 @@ def parse_file(path: Path, settings: Settings, pm: PluginManager) -> list[Run]:
     return kept
 
 
-def _source_files(root: Path) -> list[Path]:
+def parse_directory(path: Path, settings: Settings, pm: PluginManager) -> Optional[list[Run]]:
+    """Runs of a folder that a directory parser claims (an ``mlruns/`` tree, a W&B run folder, a
+    ``dvclive/`` folder), or None when no directory parser claims it."""
+    name = _directory_parser(path, pm)
+    if name is None:
+        return None
+    parser = pm.parsers[name]
+    ctx = ParseContext(settings=settings, parse_file=lambda p: parse_file(Path(p), settings, pm))
+    try:
+        result = parser.parse(path, ctx)
+    except LogcheckError:
+        raise
+    except MemoryError:
+        raise InputError(f"{path}: out of memory while parsing with {name}") from None
+    except Exception as e:
+        owner = pm.parser_owner.get(name, name)
+        pm.fail(owner, f"parse:{name}", f"{type(e).__name__}: {e} (while reading {path})")
+        raise ParseError(f"{path}: parser {name!r} failed: {type(e).__name__}: {e}") from None
+    runs = [r for r in (result if isinstance(result, list) else [result]) if r is not None and r.has_metrics()]
+    if not runs:
+        err = InputError(f"{path}: no training metrics found (read as {name})")
+        err.exit_code = 3
+        raise err
+    return runs
+
+
+def _directory_parser(path: Path, pm: PluginManager) -> Optional[str]:
+    if not any(getattr(p, "reads_directories", False) for p in pm.parsers.values()):
+        return None
+    try:
+        name = pm.hook.logcheck_detect_format(path=path, head=b"", parsers=pm.parsers)
+    except Exception as e:  # a third-party detect hook raised
+        pm.fail("detect_format", "detect", e)
+        return None
+    if name is None or name not in pm.parsers or not getattr(pm.parsers[name], "reads_directories", False):
+        return None
+    return name
+
+
+def _store_folders(top: Path, pm: PluginManager, limit: int = 5000) -> dict[Path, str]:
+    """Folders under ``top`` (``top`` included) that a directory parser claims; not descended into."""
+    if not any(getattr(p, "reads_directories", False) for p in pm.parsers.values()):
+        return {}
+    found: dict[Path, str] = {}
+    seen = 0
+    for dirpath, dirnames, _ in os.walk(top, onerror=None):
+        d = Path(dirpath)
+        seen += 1
+        name = None if _CHECKPOINT_DIR.match(d.name) or seen > limit else _directory_parser(d, pm)
+        if name is not None:
+            found[d] = name
+            dirnames[:] = []
+            continue
+        if len(d.parts) - len(top.parts) >= MAX_DIR_DEPTH:
+            dirnames[:] = []
+        # wandb/latest-run is a symlink to a run folder: following it would read that run twice
+        dirnames[:] = sorted(x for x in dirnames if not x.startswith(".") and x not in ("__pycache__", "node_modules")
+                             and not (d / x).is_symlink())
+    return found
+
+
+def _source_files(root: Path, skip_dirs: frozenset[Path] = frozenset()) -> list[Path]:
     out: list[Path] = []
     root_depth = len(root.parts)
     for dirpath, dirnames, filenames in os.walk(root, onerror=None):
         d = Path(dirpath)
         if len(d.parts) - root_depth >= MAX_DIR_DEPTH:
             dirnames[:] = []
-        dirnames[:] = sorted(x for x in dirnames if not x.startswith(".") and x not in ("__pycache__", "node_modules"))
+        dirnames[:] = sorted(x for x in dirnames if not x.startswith(".") and x not in ("__pycache__", "node_modules")
+                             and d / x not in skip_dirs)
         for fn in sorted(filenames):
             if fn.startswith("."):
                 continue
@@ -165,9 +227,24 @@ def _run_root(path: Path, top: Path) -> tuple[Path, Optional[int]]:
 
 def load_directory(top: Path, settings: Settings, pm: PluginManager) -> tuple[list[Run], list[InputFailure]]:
     """Find every run in a folder; each run's sources are merged into one Run."""
-    files = _source_files(top)
+    stores = _store_folders(top, pm)
+    if top in stores:  # logcheck mlruns/, logcheck wandb/run-x/, logcheck dvclive/
+        runs = parse_directory(top, settings, pm) or []
+        return runs, []
+    store_runs: dict[Path, list[Run]] = {}
+    failures: list[InputFailure] = []
+    for d in stores:
+        try:
+            store_runs[d] = parse_directory(d, settings, pm) or []
+        except InputError as e:
+            if e.exit_code != 3:
+                failures.append(InputFailure(path=str(d), error=str(e), exit_code=e.exit_code))
+    files = _source_files(top, frozenset(stores))
     groups: dict[Path, list[Path]] = defaultdict(list)
     ckpt_steps: dict[Path, set[int]] = defaultdict(set)
+    for d, rs in store_runs.items():
+        if rs:
+            groups[d.parent].append(d)  # a store folder is one more source of the folder above it
     for f in files:
         root, step = _run_root(f, top)
         if step is not None:
@@ -193,20 +270,31 @@ def load_directory(top: Path, settings: Settings, pm: PluginManager) -> tuple[li
     # A folder that holds only structured metrics files (runs/<date>/events..., lightning_logs/version_0/
     # metrics.csv) belongs to the console log in the nearest folder above it, when that folder has a
     # console log and this is the only such folder below it.
-    structured_only = [r for r in groups if r != top and all(_structured(f) for f in groups[r])]
+    # "Such folder" is per kind: lightning_logs/version_0 (TensorBoardLogger) and version_1 (CSVLogger)
+    # of one fit both join; version_0..3 of four fits (four metrics.csv) stay four runs.
+    def is_structured(f: Path) -> bool:
+        return f in store_runs or _structured(f)
+
+    def kind(r: Path) -> frozenset[str]:
+        return frozenset(stores.get(f) or _source_kind(f) for f in groups[r])
+
+    structured_only = [r for r in groups if r != top and all(is_structured(f) for f in groups[r])
+                       and not any(len(store_runs.get(f, ())) > 1 for f in groups[r])]
     for r in sorted(structured_only, key=lambda p: -len(p.parts)):
         anc = next((a for a in r.parents if a in groups and _is_within(a, top)), None)
-        if anc is None or all(_structured(f) for f in groups[anc]):
+        if anc is None or all(is_structured(f) for f in groups[anc]):
             continue
         siblings = [o for o in structured_only if o != r and o in groups and anc in o.parents
-                    and next((a for a in o.parents if a in groups), None) == anc]
+                    and next((a for a in o.parents if a in groups), None) == anc and kind(o) & kind(r)]
         if not siblings:
             groups[anc].extend(groups.pop(r))
     runs: list[Run] = []
-    failures: list[InputFailure] = []
     for root in sorted(groups):
         parsed: list[tuple[Path, list[Run]]] = []
         for f in groups[root]:
+            if f in store_runs:
+                parsed.append((f, store_runs[f]))
+                continue
             try:
                 parsed.append((f, parse_file(f, settings, pm)))
             except InputError as e:
@@ -296,11 +384,13 @@ def _runs_of_group(root: Path, parsed: list[tuple[Path, list[Run]]]) -> list[Run
     """The runs of one folder: its files are one run when they hold at most one console log
     (plus the metrics files the library wrote beside it); a folder of several console logs
     is several runs, each read on its own."""
-    consoles = [(f, rs) for f, rs in parsed if not _structured(f)]
-    structured = [(f, rs) for f, rs in parsed if _structured(f)]
+    consoles = [(f, rs) for f, rs in parsed if not (_structured(f) or f.is_dir())]
+    structured = [(f, rs) for f, rs in parsed if _structured(f) or f.is_dir()]
     if len(consoles) > 1:
         return [r for _, rs in parsed for r in rs]
-    pieces: list[Run] = [r for _, rs in structured for r in rs]
+    # A store holding several runs (mlflow.db, mlruns/) is several runs, never merged into one.
+    separate = [r for _, rs in structured if len(rs) > 1 for r in rs]
+    pieces: list[Run] = [r for _, rs in structured if len(rs) == 1 for r in rs]
     earlier: list[Run] = []
     if consoles:
         console_runs = consoles[0][1]
@@ -308,18 +398,22 @@ def _runs_of_group(root: Path, parsed: list[tuple[Path, list[Run]]]) -> list[Run
         earlier, last = console_runs[:-1], console_runs[-1]
         pieces.append(last)
     if not pieces:
-        return earlier
-    return earlier + [merge_runs(pieces, path=str(root))]
+        return earlier + separate
+    return earlier + separate + [merge_runs(pieces, path=str(root))]
 
 
 def _is_within(p: Path, top: Path) -> bool:
     return p == top or top in p.parents
 
 
+def _source_kind(f: Path) -> str:
+    return "events" if f.name.startswith("events.out.tfevents") else f.suffix.lower() or f.name
+
+
 def _structured(f: Path) -> bool:
     """Metrics files a library writes (as opposed to a captured console log)."""
     n = f.name
-    return (n.startswith("events.out.tfevents") or n.endswith(("_results.json", ".csv", ".tsv", ".db"))
+    return (n.startswith("events.out.tfevents") or n.endswith(("_results.json", ".csv", ".tsv", ".db", ".jsonl"))
             or n in ("trainer_state.json", "metrics.json", "wandb-summary.json"))
 
 
@@ -332,7 +426,7 @@ def load_paths(paths: Iterable[str], settings: Settings, pm: PluginManager) -> t
         path = Path(p)
         if path.is_dir():
             try:
-                rs, fs = load_directory(path, settings, pm)
+                rs, fs = load_directory(path, settings, pm)  # a store folder given itself is parsed whole
                 runs.extend(rs)
                 failures.extend(fs)
             except InputError as e:

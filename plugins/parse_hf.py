@@ -33,10 +33,13 @@ from logcheck import (
     Parser,
     Run,
     RunBuilder,
+    Series,
     Source,
+    Split,
     StepOrigin,
     hookimpl,
 )
+from logcheck.plugins.stream_json import TrainerStateColumns, read_trainer_state
 from logcheck.parsing import (
     clean,
     iter_lines,
@@ -151,6 +154,12 @@ def _int(text: str) -> Optional[int]:
 
 def _seconds(text: str) -> Optional[float]:
     """tqdm's elapsed time ``MM:SS``, ``H:MM:SS`` or ``1d, 02:03:04`` in seconds."""
+    if len(text) == 5 and text[2] == ":" and text[:2].isdecimal() and text[3:].isdecimal():
+        return float(int(text[:2]) * 60 + int(text[3:]))  # the common "MM:SS", without the general path
+    if text.count(":") == 2:
+        h, m, sec = text.split(":")
+        if h.isdecimal() and m.isdecimal() and sec.isdecimal():
+            return float((int(h) * 60 + int(m)) * 60 + int(sec))  # "H:MM:SS"
     text = text.strip()
     days = 0.0
     if "d," in text:
@@ -165,7 +174,7 @@ def _seconds(text: str) -> Optional[float]:
         return None
     total = 0.0
     for p in parts:
-        if not p.isdigit():
+        if not p.isdecimal():  # isdigit() also accepts "²", which int() refuses
             return None
         total = total * 60 + int(p)
     return total + days * 86400
@@ -318,6 +327,12 @@ class _ConsoleReader:
         # unfinished train-like bars: total -> [start order, n, rate text, elapsed text]
         self.bars: dict[int, list[Any]] = {}
         self.bar_seq = 0
+        # tqdm.write redraws the bar it cleared: the same frame comes back on the next line,
+        # so the last frame and what _BAR_RE found in it are kept (saves a regex per line)
+        self._bar_frame: Optional[str] = None
+        self._bar_hit: Optional[tuple[Any, ...]] = None
+        self._desc, self._desc_ok = "", True  # the last bar description, and whether it is a training bar
+        self._sigs: dict[tuple[str, ...], tuple[bool, bool, bool, bool, bool]] = {}  # dict keys -> their kind
 
     def _new_run(self) -> _ConsoleRun:
         r = _ConsoleRun(self.spath)
@@ -362,6 +377,7 @@ class _ConsoleReader:
     def _line(self, lineno: int, raw: bytes) -> None:
         if not raw:
             return
+        nested: Optional[list[bool]] = None  # None: no frame carries a cursor-up
         if b"\r" in raw:
             # ANSI codes are removed per frame, after noting which frames belong to a nested bar
             # (tqdm position >= 1, e.g. the eval bar: its frames carry a cursor-up ESC[A)
@@ -372,26 +388,44 @@ class _ConsoleReader:
             if "\x1b" in text:
                 nested = ["\x1b[A" in f for f in frames]
                 frames = [strip_ansi(f) for f in frames]
+            f0 = frames[0]
+            # a rank prefix starts with "[", "(" or a digit (_RANK_RE is anchored there)
+            if f0 and (f0[0] in "[(" or f0[0].isdigit()):
+                rank, frames[0] = split_rank(f0)
             else:
-                nested = [False] * len(frames)
-            rank, frames[0] = split_rank(frames[0])
+                rank = None
         else:
-            rank, text = split_rank(clean(raw))
+            text = clean(raw)
+            c = text[:1]
+            if c and (c in "[(" or c.isdigit()):
+                rank, text = split_rank(text)
+            else:
+                rank = None
             frames = [text]
-            nested = [b"\x1b[A" in raw]
-        for fi, frame in enumerate(frames):
+            if b"\x1b[A" in raw:
+                nested = [True]
+        fi = -1
+        for frame in frames:
+            fi += 1
             if not frame:
                 continue
             rest = frame
             if "%" in frame and "/" in frame:
-                # a bar sits at the start of its frame; bounding the search keeps huge lines linear
-                m = _BAR_RE.search(frame, 0, 4096)
-                if m is not None:
-                    if not nested[fi] and (rank is None or self.dict_rank is None or rank == self.dict_rank):
-                        self._bar(m, frame[: m.start()], lineno)
-                    rest = frame[m.end():]
+                if frame == self._bar_frame:
+                    hit = self._bar_hit
+                else:
+                    # a bar sits at the start of its frame; bounding the search keeps huge lines linear
+                    m = _BAR_RE.search(frame, 0, 4096)
+                    hit = None if m is None else (frame[: m.start()], m.end(),
+                                                  *m.group("n", "total", "rate", "elapsed"))
+                    self._bar_frame, self._bar_hit = frame, hit
+                if hit is not None:
+                    if (nested is None or not nested[fi]) and (
+                            rank is None or self.dict_rank is None or rank == self.dict_rank):
+                        self._bar(hit[0], hit[2], hit[3], hit[4], hit[5])
+                    rest = frame[hit[1]:]
             idx = rest.find("{'")
-            if idx >= 0 and not rest[:idx].strip():
+            if idx >= 0 and (idx == 0 or not rest[:idx].strip()):
                 body = rest[idx:].rstrip()
                 if body.endswith("}"):
                     self._dict(body, lineno, rank)
@@ -400,10 +434,12 @@ class _ConsoleReader:
                 self._message(rest, lineno)
 
     # -- progress bars ------------------------------------------------------------
-    def _bar(self, m: re.Match[str], desc: str, lineno: int) -> None:
-        if not _is_train_desc(desc[-40:] if len(desc) > 40 else desc):
-            return
-        n_text, total_text, rate, elapsed = m.group("n", "total", "rate", "elapsed")
+    def _bar(self, desc: str, n_text: str, total_text: str, rate: Optional[str], elapsed: Optional[str]) -> None:
+        if desc:
+            if desc != self._desc:
+                self._desc, self._desc_ok = desc, _is_train_desc(desc[-40:] if len(desc) > 40 else desc)
+            if not self._desc_ok:
+                return
         n, total = int(n_text), int(total_text)
         if total <= 0:
             return
@@ -433,8 +469,10 @@ class _ConsoleReader:
             cur.train_elapsed = elapsed
             k = len(cur.kind)
             if cur.pending_from < k:
+                fn = float(n)
+                after = cur.after
                 for j in range(cur.pending_from, k):
-                    cur.after[j] = float(n)
+                    after[j] = fn
                 cur.pending_from = k
 
     def _matches_summary_steps(self, cur: _ConsoleRun, total: int) -> bool:
@@ -461,16 +499,26 @@ class _ConsoleReader:
             elif rank != self.dict_rank:
                 return
         cur.prev_body, cur.prev_train_n = body, cur.train_n
-        eval_like = test_like = summary_like = False
-        for k, v in d.items():
+        for v in d.values():
             if not isinstance(v, (int, float, str)):
                 return  # a dataset sample or config dict, not metrics
-            if k[:5] == "eval_":
-                eval_like = True
-            elif k[:5] == "test_" or k[:8] == "predict_":
-                test_like = True
-            elif k == "train_runtime":
-                summary_like = True
+        keys = tuple(d)
+        sig = self._sigs.get(keys)
+        if sig is None:  # once per distinct key set: what kind of dict this is
+            eval_like = test_like = summary_like = False
+            for k in keys:
+                if k[:5] == "eval_":
+                    eval_like = True
+                elif k[:5] == "test_" or k[:8] == "predict_":
+                    test_like = True
+                elif k == "train_runtime":
+                    summary_like = True
+            train_by_keys = "loss" in d or "learning_rate" in d or "grad_norm" in d or "lr" in d
+            has_step = "global_step/max_steps" in d or "step" in d or "global_step" in d
+            sig = (eval_like, test_like, summary_like, train_by_keys, has_step)
+            if len(self._sigs) < 256:
+                self._sigs[keys] = sig
+        eval_like, test_like, summary_like, train_by_keys, has_step = sig
         if eval_like:
             kind = _KIND_EVAL
         elif test_like:
@@ -478,17 +526,23 @@ class _ConsoleReader:
         elif summary_like or ("train_loss" in d and "loss" not in d):
             self._summary(d, lineno)
             return
-        elif "loss" in d or "learning_rate" in d or "grad_norm" in d or "lr" in d or (
+        elif train_by_keys or (
             "epoch" in d and any(k not in _META_KEYS and parse_number(v) is not None for k, v in d.items())
         ):
             kind = _KIND_TRAIN
         else:
             return
-        epoch = parse_number(d.get("epoch"))
-        epoch = math.nan if epoch is None else epoch
-        explicit = self._explicit_step(d)
-        self._maybe_new_run_for(kind, epoch)
-        cur = self.cur
+        e = d.get("epoch")
+        if type(e) is float:
+            epoch = e
+        else:
+            epoch = parse_number(e)
+            epoch = math.nan if epoch is None else epoch
+        explicit = self._explicit_step(d) if has_step else math.nan
+        # _maybe_new_run_for decides nothing unless one of these holds (it is called per dict)
+        if cur.started and (cur.summary_seen or (kind == _KIND_TRAIN and epoch < cur.last_train_epoch - 0.011)):
+            self._maybe_new_run_for(kind, epoch)
+            cur = self.cur
         if kind == _KIND_TRAIN:
             if cur.T is None and self.bars:
                 total = max(self.bars, key=lambda t: self.bars[t][0])
@@ -497,7 +551,16 @@ class _ConsoleReader:
             if math.isfinite(epoch):
                 cur.last_train_epoch = epoch
         stored_kind = kind + (_AFTER_SUMMARY if cur.summary_seen else 0)
-        i = cur.add_dict(stored_kind, epoch, explicit, lineno)
+        # cur.add_dict, inlined: this runs once per logged dict
+        i = len(cur.kind)
+        cur.kind.append(stored_kind)
+        cur.epoch.append(epoch)
+        cur.before.append(math.nan if cur.train_n is None else float(cur.train_n))
+        cur.after.append(math.nan)
+        cur.explicit.append(explicit)
+        cur.dline.append(lineno)
+        cur.last_dict_line = lineno
+        cur.started = True
         b = cur.b
         pos = float(i)
         cache = cur.colcache
@@ -1139,38 +1202,65 @@ class HFStateParser(Parser):
 
     def parse(self, path: Path, ctx: ParseContext) -> Run:
         path = Path(path)
-        obj = _read_json_object(path, "trainer_state.json")
         try:
-            return self._build(path, obj)
+            size = path.stat().st_size
+        except OSError as e:
+            raise ParseError(f"{path}: cannot read: {e.strerror or e}") from None
+        if size == 0:
+            raise ParseError(f"{path}: empty file")
+        if size > MAX_JSON_BYTES:
+            raise ParseError(f"{path}: trainer_state.json larger than {MAX_JSON_BYTES >> 20} MiB")
+        try:
+            cols = read_trainer_state(path)
+        except (OSError, ValueError, TypeError, RecursionError, MemoryError, UnicodeError) as e:
+            raise ParseError(f"{path}: not a valid trainer_state.json: {e}") from e
+        try:
+            return self._build_columns(path, cols)
         except ParseError:
             raise
-        except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as e:
+        except (ValueError, TypeError, KeyError, OverflowError, AttributeError, IndexError) as e:
             raise ParseError(f"{path}: unexpected trainer_state.json content: {e}") from e
 
-    def _build(self, path: Path, obj: dict[str, Any]) -> Run:
-        hist = obj.get("log_history")
-        if not isinstance(hist, list):
-            raise ParseError(f"{path}: no log_history list in this JSON object")
+    def _build_columns(self, path: Path, cols: "TrainerStateColumns") -> Run:
+        """``_build`` on log_history decoded as columns (stream_json): the same Run, no dict per entry."""
+        obj = cols.top
         spath = str(path)
         b = RunBuilder(spath, "hf")
-        summary_entry: Optional[dict[str, Any]] = None
+        n = cols.entries
         gs0 = _num(obj.get("global_step"))
-        last_step: Optional[float] = None
-        unstepped = 0
-        for i, entry in enumerate(hist):
-            if not isinstance(entry, dict):
-                continue
-            step = _num(entry.get("step"))
-            if step is None or not math.isfinite(step):
-                # e.g. predict_* entries: logged after the last step, without one
-                unstepped += 1
-                step = last_step if last_step is not None else (gs0 if gs0 is not None else float(i + 1))
-            last_step = step
-            ep = _num(entry.get("epoch"))
-            ep = math.nan if ep is None else ep
-            keys = entry.keys()
-            if "train_runtime" in entry or ("train_loss" in entry and "loss" not in entry):
-                summary_entry = entry
+        # the step and epoch of every entry, in log_history order
+        step_all = np.full(n, np.nan)
+        epoch_all = np.full(n, np.nan)
+        for g in cols.groups:
+            if "step" in g.columns:
+                st = g.columns["step"]
+                if "step" in g.numeric:
+                    st = np.where(g.numeric["step"], st, np.nan)
+                step_all[g.order] = st
+            if "epoch" in g.columns:
+                ep = g.columns["epoch"]
+                if "epoch" in g.numeric:
+                    ep = np.where(g.numeric["epoch"], ep, np.nan)
+                epoch_all[g.order] = ep
+        missing = ~np.isfinite(step_all)
+        unstepped = int(missing.sum())
+        if unstepped:
+            # e.g. predict_* entries: logged after the last step, without one -> the step before them
+            idx = np.where(~missing, np.arange(n), -1)
+            np.maximum.accumulate(idx, out=idx)
+            first = np.arange(n) + 1.0 if gs0 is None else np.full(n, gs0)
+            step_all = np.where(idx >= 0, step_all[np.clip(idx, 0, None)], first)
+        parts: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray, str, Any]]] = {}
+        summary_entry: Optional[dict[str, Any]] = None
+        summary_pos = -1
+        for g in cols.groups:
+            keys = g.keys
+            if "train_runtime" in keys or ("train_loss" in keys and "loss" not in keys):
+                last = int(np.argmax(g.order))
+                if int(g.order[last]) > summary_pos:
+                    summary_pos = int(g.order[last])
+                    summary_entry = {k: (float(g.columns[k][last]) if k not in g.numeric or g.numeric[k][last]
+                                         else None) for k in keys}
                 continue
             if any(k.startswith("eval_") for k in keys):
                 split, prefixes = "eval", ("eval_",)
@@ -1178,35 +1268,38 @@ class HFStateParser(Parser):
                 split, prefixes = "test", ("test_", "predict_")
             else:
                 split, prefixes = "train", None
-            for k, v in entry.items():
+            for k in keys:
                 if k in ("step", "epoch"):
                     continue
                 if prefixes is not None and not k.startswith(prefixes):
                     continue
-                val = _num(v)
-                if val is None:
-                    continue
                 if prefixes is None:
                     name = k[6:] if k.startswith("train/") else k
-                    if name == "lr" and "learning_rate" not in entry:
+                    if name == "lr" and "learning_rate" not in keys:
                         name = "learning_rate"
                 else:
                     name = k.split("_", 1)[1]
-                b.add(split, name, step, val, ep, 0, key=k)
+                ok = g.numeric.get(k)
+                if ok is not None and not ok.any():
+                    continue
+                order = g.order if ok is None else g.order[ok]
+                vals = g.columns[k] if ok is None else g.columns[k][ok]
+                parts.setdefault((split, name), []).append((order, vals, k, g))
         if unstepped:
             b.note(f"{unstepped} log_history entries had no step; they were placed at the step before them")
+        if not cols.streamed and cols.note:
+            b.note(f"trainer_state.json read whole: {cols.note}")
         s = b.summary
         cfg = b.config
         if summary_entry is not None:
-            for k, v in summary_entry.items():
-                val = _num(v)
+            for k, val in summary_entry.items():
                 if val is None:
                     continue
                 if k in _SUMMARY_MAP:
                     s[_SUMMARY_MAP[k]] = val
                 elif k != "step":
                     b.summary_extra[k] = val
-        gs = _num(obj.get("global_step"))
+        gs = gs0
         ms = _num(obj.get("max_steps"))
         if gs is not None and math.isfinite(gs):
             s["global_step"] = int(gs)
@@ -1240,7 +1333,6 @@ class HFStateParser(Parser):
         ckpts = _checkpoint_steps(path)
         if ckpts:
             cfg["checkpoints"] = ckpts
-        # Ending
         if summary_entry is not None:
             b.end(Ending.completed, None, "the state file holds the end-of-training summary")
         elif gs is not None and ms is not None and ms > 0 and gs >= ms:
@@ -1250,7 +1342,33 @@ class HFStateParser(Parser):
             b.end(Ending.interrupted, None, f"state file of a run stopped at step {int(gs)}{of}")
         b.sources.append(Source(path=spath, parser=self.name, format="hf", framework="transformers",
                                 framework_version=None, lines=0, bytes=path.stat().st_size))
-        return b.build()
+        run = b.build()
+        # Series of one group share its step/epoch arrays and use its value columns as they are:
+        # a million entries cost their columns once, not once per metric (PERF_FINDINGS.md, section 3).
+        group_axes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        zeros = np.zeros(max((len(g) for g in cols.groups), default=0), dtype=np.int64)
+        series: dict[str, Series] = {}
+        for (split, name), ps in parts.items():
+            if len(ps) == 1 and len(ps[0][0]) and ps[0][0] is ps[0][3].order:
+                g = ps[0][3]
+                if id(g) not in group_axes:
+                    own_step = not unstepped and "step" in g.columns and "step" not in g.numeric
+                    own_epoch = "epoch" in g.columns and "epoch" not in g.numeric
+                    group_axes[id(g)] = (g.columns["step"] if own_step else step_all[g.order],
+                                         g.columns["epoch"] if own_epoch else epoch_all[g.order])
+                st, ep = group_axes[id(g)]
+                order, vals = g.order, ps[0][1]
+            else:
+                order = np.concatenate([p[0] for p in ps]) if len(ps) > 1 else ps[0][0]
+                vals = np.concatenate([p[1] for p in ps]) if len(ps) > 1 else ps[0][1]
+                if len(ps) > 1:
+                    srt = np.argsort(order, kind="stable")
+                    order, vals = order[srt], vals[srt]
+                st, ep = step_all[order], epoch_all[order]
+            series[f"{split}/{name}"] = Series(
+                name=name, split=Split(split), key=ps[0][2], step=st, value=np.asarray(vals, dtype=np.float64),
+                epoch=ep, line=zeros[:len(order)], step_origin=StepOrigin.logged, source=spath)
+        return run.model_copy(update={"series": series})
 
 
 def _checkpoint_steps(path: Path) -> tuple[int, ...]:
