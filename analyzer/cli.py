@@ -100,6 +100,8 @@ def _settings_from(opts: dict[str, Any], config_path: Optional[str]) -> Any:
               help="also draw the loss curves with the findings to PATH (.png/.svg/.pdf; extra: plot)")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="also write a self-contained HTML report to PATH")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=1, show_default=True,
+              help="parse and check in N processes (0: all cores); one combined report")
 @click.option("--follow", is_flag=True, help="keep re-checking a log that is being written; exit at the first failure")
 @click.option("--stall-timeout", type=float, help="with --follow: fail when the log stops growing this many seconds")
 @click.option("--poll-interval", type=float, default=2.0, show_default=True, help="with --follow: seconds between checks")
@@ -107,7 +109,7 @@ def _settings_from(opts: dict[str, Any], config_path: Optional[str]) -> Any:
 def check_command(paths: tuple[str, ...], fmt: str, output: Optional[str], show_traceback: bool,
                   config_path: Optional[str], write_baseline: Optional[str], follow: bool,
                   stall_timeout: Optional[float], poll_interval: float, plot_path: Optional[str],
-                  html_path: Optional[str], **opts: Any) -> None:
+                  html_path: Optional[str], jobs: int, **opts: Any) -> None:
     """Check training logs and print a report; the exit code says whether the run is bad."""
     if not paths:
         raise UsageError("no log given; try `logcheck run.log` or `logcheck --help`")
@@ -135,7 +137,12 @@ def check_command(paths: tuple[str, ...], fmt: str, output: Optional[str], show_
         report = follow_log(paths[0], settings, pm, emit, interval=poll_interval, stall_timeout=stall_timeout,
                             log=lambda s: click.echo(s, err=True))
         sys.exit(report.exit_code)
-    report = analyze_paths(paths, settings, pm)
+    if jobs != 1:
+        from .parallel import analyze_paths_parallel
+
+        report = analyze_paths_parallel(paths, settings, pm, jobs=jobs)
+    else:
+        report = analyze_paths(paths, settings, pm)
     if plot_path:
         from .plot import plot_report
 

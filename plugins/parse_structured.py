@@ -231,8 +231,19 @@ class JsonlParser(Parser):
                     continue
             else:
                 continue
-            split, name = split_name(k)
-            b.add(split, name, step, val, epoch, n, k)
+            hit = state.cols.get(k)
+            if hit is None:
+                split, name = split_name(k)
+                b.add(split, name, step, val, epoch, n, k)
+                state.cols[k] = (split, b.columns(split, name))
+                continue
+            split, cols = hit
+            cols.step.append(step)
+            cols.value.append(val)
+            cols.epoch.append(epoch)
+            cols.line.append(n)
+            if split == "train":
+                b.last_step = step
 
     def _state_dict(self, b: RunBuilder, state: "_State", obj: dict[str, Any], n: int) -> None:
         hist = obj.get("log_history") or []
@@ -256,7 +267,7 @@ class JsonlParser(Parser):
 
 class _State:
     __slots__ = ("rows", "bad_lines", "first_bad", "index", "origin", "epoch_as_step", "total",
-                 "last_step", "summary_line")
+                 "last_step", "summary_line", "cols")
 
     def __init__(self) -> None:
         self.rows = 0
@@ -268,6 +279,7 @@ class _State:
         self.total: Optional[float] = None
         self.last_step: Optional[float] = None
         self.summary_line: Optional[int] = None
+        self.cols: dict[str, Any] = {}  # key -> (split, the builder's columns): b.add without its lookups
 
 
 @hookimpl
