@@ -376,10 +376,13 @@ class RunBuilder:
                 name=name,
                 split=Split(sp),
                 key=c.key,
-                step=np.frombuffer(c.step, dtype=np.float64).copy(),
-                value=np.frombuffer(c.value, dtype=np.float64).copy(),
-                epoch=np.frombuffer(c.epoch, dtype=np.float64).copy(),
-                line=np.frombuffer(c.line, dtype=np.int64).copy(),
+                # Views on the arrays, not copies: a copy would double the peak memory of a big log.
+                # The builder is done with them (an append now raises BufferError instead of
+                # silently changing a frozen Run).
+                step=_frozen_view(c.step, np.float64),
+                value=_frozen_view(c.value, np.float64),
+                epoch=_frozen_view(c.epoch, np.float64),
+                line=_frozen_view(c.line, np.int64),
                 step_origin=c.origin,
                 source=self.path,
             )
@@ -403,6 +406,12 @@ class RunBuilder:
             notes=tuple(self.notes),
             conflicts=tuple(self.conflicts),
         )
+
+
+def _frozen_view(arr: array, dtype: Any) -> np.ndarray:
+    out = np.frombuffer(arr, dtype=dtype) if len(arr) else np.zeros(0, dtype=dtype)
+    out.flags.writeable = False
+    return out
 
 
 def make_series(
