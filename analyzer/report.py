@@ -176,6 +176,10 @@ def framework_of(run: Run) -> tuple[Optional[str], Optional[str]]:
     """The framework and its version as any of the run's sources shows them."""
     framework = next((s.framework for s in run.sources if s.framework), None)
     version = next((s.framework_version for s in run.sources if s.framework_version), None)
+    if version is None and framework == "transformers":
+        # The model's config.json in the run folder records the version that saved it.
+        v = run.config.extra.get("transformers_version")
+        version = v if isinstance(v, str) else None
     return framework, version
 
 
