@@ -45,6 +45,11 @@ class Settings(BaseModel):
     # -- rules --------------------------------------------------------------
     def bind_rules(self, rules: dict[str, Rule]) -> None:
         self._rules = rules
+        for key in ("select", "ignore", "extend_select"):
+            for pattern in getattr(self, key):
+                if pattern != "ALL" and not any(code.startswith(pattern) for code in rules):
+                    raise ConfigError(
+                        f"{key}: unknown rule code or prefix {pattern!r}; `logcheck rules` lists them")
         for code in list(self.params) + list(self.severity):
             if code not in rules:
                 raise ConfigError(f"unknown rule code {code!r} in params/severity; `logcheck rules` lists them")

@@ -133,3 +133,13 @@ def test_config_file_selects_rules_and_overrides_severity(tmp_path):
     res = run_cli(str(log), "--format", "json", "--select", "OVF001", "--fail-on", "error", cwd=tmp_path)
     doc = json.loads(res.stdout)
     assert {f["code"] for f in doc["runs"][0]["findings"]} <= {"OVF001"}
+
+
+def test_unknown_rule_code_in_select_is_one_line_and_exit_2(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("iter 1: loss 2.0\n")
+    res = run_cli(str(log), "--select", "XYZ999")
+    _no_traceback(res)
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "unknown rule code or prefix 'XYZ999'" in lines[0]
