@@ -15,7 +15,7 @@ from .errors import (
     PluginError,
     UsageError,
 )
-from .findings import CheckResult, Finding, Param, PluginFailure, Rule, Severity, Status
+from .findings import CheckResult, Finding, Param, PluginFailure, Rule, Severity, Status, rule_doc
 from .parsing import OutputFormat, ParseContext, Parser
 from .pluginmanager import hookimpl
 from .records import (
@@ -69,4 +69,5 @@ __all__ = [
     "__version__",
     "hookimpl",
     "make_series",
+    "rule_doc",
 ]

@@ -65,6 +65,12 @@ class CheckResult(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict)  # measured figures for reports
 
 
+def rule_doc(what: str, why: str, example: str, fix: str) -> str:
+    """A rule's doc in ruff's four sections; ``example`` is shown as a code block."""
+    return (f"## What it does\n{what}\n\n## Why is this bad\n{why}\n\n"
+            f"## Example\n```\n{example}\n```\n\n## How to fix\n{fix}\n")
+
+
 class Param(BaseModel):
     """A rule parameter with its default and what it means."""
 

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from logcheck import CheckResult, Finding, Param, Rule, Run, Settings, Severity, Status, hookimpl
+from logcheck import CheckResult, Finding, Param, Rule, Run, Settings, Severity, Status, hookimpl, rule_doc
 
 CHECK = "config"
 
@@ -32,26 +32,10 @@ EARLY_STOPPING_CANNOT_FIRE = "CFG005"
 BEST_METRIC_NOT_LOGGED = "CFG006"
 SOURCES_DISAGREE = "CFG007"
 
-_DOC = """## What it does
-{what}
-
-## Why is this bad
-{why}
-
-## Example
-```
-{example}
-```
-
-## How to fix
-{fix}
-"""
-
-
 def _rule(code: str, name: str, severity: Severity, summary: str, what: str, why: str, example: str,
           fix: str, params: Optional[dict[str, Param]] = None) -> Rule:
     return Rule(code=code, name=name, check=CHECK, severity=severity, summary=summary,
-                doc=_DOC.format(what=what, why=why, example=example, fix=fix), params=params or {})
+                doc=rule_doc(what, why, example, fix), params=params or {})
 
 
 RULES: tuple[Rule, ...] = (

@@ -17,33 +17,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-from logcheck import CheckResult, Event, Finding, Param, Rule, Run, Settings, Severity, Status, hookimpl
+from logcheck import CheckResult, Event, Finding, Param, Rule, Run, Settings, Severity, Status, hookimpl, rule_doc
 
 from . import warning_kb as kb
 from .warning_kb import KnownMessage
 
 CHECK = "warnings"
 
-_DOC = """## What it does
-{what}
-
-## Why is this bad
-{why}
-
-## Example
-```
-{example}
-```
-
-## How to fix
-{fix}
-"""
-
-
 def _rule(code: str, name: str, severity: Severity, summary: str, what: str, why: str, example: str,
           fix: str, params: Optional[dict[str, Param]] = None) -> Rule:
     return Rule(code=code, name=name, check=CHECK, severity=severity, summary=summary,
-                doc=_DOC.format(what=what, why=why, example=example, fix=fix), params=params or {})
+                doc=rule_doc(what, why, example, fix), params=params or {})
 
 
 RULES: tuple[Rule, ...] = (
