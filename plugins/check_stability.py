@@ -304,6 +304,19 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
                 if not bad.size:
                     continue
                 i0 = int(bad[0])
+        if s.name == "grad_norm" and _isolated_overflows(run, s, bad):
+            # fp16/AMP: the grad scaler skips a step whose gradients overflowed and lowers the scale;
+            # the loss staying finite afterwards shows the update was skipped, not applied.
+            steps = ", ".join(str(_step(x)) for x in s.step[bad[:5]]) + (", …" if bad.size > 5 else "")
+            findings.append(Finding(
+                code="STB007",
+                message=(f"{s.split.value} grad_norm is non-finite at {bad.size} isolated step(s) of {len(s)} "
+                         f"(steps {steps}) and the loss stayed finite after each: overflowing steps skipped by "
+                         f"the loss scaler"),
+                hint="Nothing to fix while they stay rare; many of them: use bf16 or lower the learning rate.",
+                step=float(s.step[i0]), line=_line(s, i0),
+                evidence={"points": int(bad.size), "of": len(s), "series": key}))
+            continue
         kinds = sorted({"nan" if math.isnan(x) else ("inf" if x > 0 else "-inf") for x in s.value[bad[:1000]].tolist()})
         findings.append(Finding(
             code="STB001" if core else "STB002",
@@ -512,6 +525,23 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
                        reason=_reason(findings, settings, f"{n} finite train-loss points: no non-finite values, "
                                                           f"divergence or spikes"),
                        findings=findings, facts=facts)
+
+
+def _isolated_overflows(run: Run, gn: Series, bad: np.ndarray) -> bool:
+    """Rare non-finite grad norms (at most 1% of the points) each followed by finite grad norms
+    and a finite loss: the signature of steps skipped by a gradient scaler."""
+    if bad.size > max(3, 0.01 * len(gn)):
+        return False
+    if bad[-1] + 1 >= len(gn) or not np.isfinite(gn.value[bad[-1] + 1:]).any():
+        return False
+    loss = run.train_loss
+    if loss is None:
+        return False
+    for i in bad.tolist():
+        after = loss.value[loss.step > gn.step[i]]
+        if after.size == 0 or not np.isfinite(after).all():
+            return False
+    return True
 
 
 def _worse_than_uniform(run: Run, margin: float) -> Optional[Finding]:
