@@ -24,8 +24,9 @@ import numpy as np
 
 from .errors import MissingExtraError, UsageError
 from .findings import Finding, Rule, Severity, Status
-from .records import Run, Series
-from .report import Report, RunReport, ordered_results, summary_figures, worst_status
+from .records import Run
+from .report import (Report, RunReport, fmt_number, fmt_step, ordered_results, summary_figures,
+                     train_loss_between, worst_status)
 
 #: Eval tables longer than this show the first and last EVAL_EDGE rows.
 MAX_EVAL_ROWS = 60
@@ -88,41 +89,6 @@ ul{padding-left:1.3em}
 def esc(value: Any) -> str:
     """Log-derived text made inert for HTML (control characters become U+FFFD)."""
     return html.escape(_CONTROL.sub("\ufffd", str(value)), quote=True)
-
-
-def fmt_number(x: Any, digits: int = 4) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, (np.integer, int)):
-        return f"{int(x):,}" if abs(int(x)) >= 10000 else str(int(x))
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x.is_integer() and abs(x) >= 1:
-        return f"{int(x):,}" if abs(x) >= 10000 else str(int(x))
-    ax = abs(x)
-    if ax != 0 and (ax < 1e-3 or ax >= 1e6):
-        return f"{x:.3g}"
-    return f"{x:.{digits}g}" if ax < 1 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
-
-
-def fmt_step(x: Any) -> str:
-    if x is None:
-        return "—"
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return "—"
-    if not math.isfinite(x):
-        return "—"
-    return str(int(x)) if x.is_integer() else f"{x:g}"
 
 
 _INLINE_CODE = re.compile(r"`([^`]+)`")
@@ -265,21 +231,6 @@ def key_figures(run: Run, rr: RunReport) -> list[tuple[str, str]]:
     return rows
 
 
-def _train_between(train: Optional[Series], lo: float, hi: float) -> tuple[Optional[float], int]:
-    """Mean of the finite train points logged in (lo, hi] and how many; the nearest point (0) if none."""
-    if train is None or not len(train):
-        return None, 0
-    mask = (train.step > lo) & (train.step <= hi) & np.isfinite(train.value)
-    n = int(mask.sum())
-    if n:
-        return float(np.mean(train.value[mask])), n
-    fin = np.flatnonzero(np.isfinite(train.value))
-    if not fin.size:
-        return None, 0
-    i = fin[int(np.argmin(np.abs(train.step[fin] - hi)))]
-    return float(train.value[i]), 0
-
-
 def eval_table(run: Run) -> tuple[list[list[str]], int]:
     """Rows of step, epoch, eval loss, train loss (mean since the previous eval), gap; and the eval count."""
     el, tl = run.eval_loss, run.train_loss
@@ -293,7 +244,7 @@ def eval_table(run: Run) -> tuple[list[list[str]], int]:
             rows.append(["…", "", f"{n - 2 * EVAL_EDGE} more", "", ""])
             continue
         lo = float(el.step[i - 1]) if i > 0 else -math.inf
-        tr, k = _train_between(tl, lo, float(el.step[i]))
+        tr, k = train_loss_between(tl, lo, float(el.step[i]))
         ev = float(el.value[i])
         gap = ev - tr if tr is not None and math.isfinite(ev) and math.isfinite(tr) else None
         ep = float(el.epoch[i])

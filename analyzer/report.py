@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .findings import CheckResult, Finding, PluginFailure, Severity, Status
-from .records import Run
+from .records import Run, Series
 
 SCHEMA_VERSION = 1
 
@@ -252,6 +252,58 @@ def run_curves(run: Run) -> dict[str, Any]:
     out["train_steps_per_second"] = sm.train_steps_per_second
     return out
 
+
+
+def fmt_number(x: Any, digits: int = 4) -> str:
+    """A figure as the reports print it: 4 significant digits, thousands grouped, NaN/inf spelled."""
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, (np.integer, int)):
+        return f"{int(x):,}" if abs(int(x)) >= 10000 else str(int(x))
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x.is_integer() and abs(x) >= 1:
+        return f"{int(x):,}" if abs(x) >= 10000 else str(int(x))
+    ax = abs(x)
+    if ax != 0 and (ax < 1e-3 or ax >= 1e6):
+        return f"{x:.3g}"
+    return f"{x:.{digits}g}" if ax < 1 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def fmt_step(x: Any) -> str:
+    """A step number: an integer when whole, '—' when unknown."""
+    if x is None:
+        return "—"
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(x):
+        return "—"
+    return str(int(x)) if x.is_integer() else f"{x:g}"
+
+
+def train_loss_between(train: Optional[Series], lo: float, hi: float) -> tuple[Optional[float], int]:
+    """Mean of the finite train points logged in (lo, hi] and how many; the nearest point (0) if none."""
+    if train is None or not len(train):
+        return None, 0
+    mask = (train.step > lo) & (train.step <= hi) & np.isfinite(train.value)
+    n = int(mask.sum())
+    if n:
+        return float(np.mean(train.value[mask])), n
+    fin = np.flatnonzero(np.isfinite(train.value))
+    if not fin.size:
+        return None, 0
+    i = fin[int(np.argmin(np.abs(train.step[fin] - hi)))]
+    return float(train.value[i]), 0
 
 
 def worst_status(results: list[CheckResult]) -> Status:

@@ -17,10 +17,10 @@ import math
 import re
 from typing import Any, Iterable, Optional
 
-import numpy as np
 
-from logcheck import OutputFormat, Run, Series, Severity, Status, hookimpl
-from logcheck.report import Report, RunReport, ordered_results, summary_figures, worst_status
+from logcheck import OutputFormat, Run, Severity, Status, hookimpl
+from logcheck.report import (Report, RunReport, fmt_number, fmt_step, ordered_results, summary_figures,
+                             train_loss_between, worst_status)
 
 VERDICT_ICON = {Status.fail: "❌", Status.warn: "⚠️", Status.pass_: "✅", Status.skip: "⚠️"}
 STATUS_ICON = {Status.fail: "❌ fail", Status.warn: "⚠️ warn", Status.pass_: "✅ pass", Status.skip: "⏭️ skip"}
@@ -55,33 +55,6 @@ def md_code(value: Any) -> str:
     fence = "`" * (longest + 1)
     pad = " " if s.startswith("`") or s.endswith("`") else ""
     return f"{fence}{pad}{s}{pad}{fence}"
-
-
-def fmt_number(x: Any, digits: int = 4) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, (np.integer, int)) and not isinstance(x, bool):
-        return f"{int(x):,}" if abs(int(x)) >= 10000 else str(int(x))
-    x = float(x)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x.is_integer() and abs(x) >= 1:
-        return f"{int(x):,}" if abs(x) >= 10000 else str(int(x))
-    ax = abs(x)
-    if ax != 0 and (ax < 1e-3 or ax >= 1e6):
-        return f"{x:.3g}"
-    return f"{x:.{digits}g}" if ax < 1 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
-
-
-def fmt_step(x: Any) -> str:
-    if x is None:
-        return "—"
-    x = float(x)
-    if not math.isfinite(x):
-        return "—"
-    return str(int(x)) if x.is_integer() else f"{x:g}"
 
 
 def table(header: list[str], rows: Iterable[list[str]], align: Optional[list[str]] = None) -> list[str]:
@@ -150,18 +123,6 @@ def key_figures(run: Run) -> list[list[str]]:
     return rows
 
 
-def _train_between(train: Optional[Series], lo: float, hi: float) -> Optional[float]:
-    """Mean of the finite train points logged in (lo, hi]; the nearest point if none."""
-    if train is None or not len(train):
-        return None
-    mask = (train.step > lo) & (train.step <= hi) & np.isfinite(train.value)
-    if mask.any():
-        return float(np.mean(train.value[mask]))
-    i = int(np.argmin(np.abs(train.step - hi)))
-    v = float(train.value[i])
-    return v if math.isfinite(v) else None
-
-
 def eval_rows(run: Run) -> tuple[list[list[str]], int]:
     """Rows of (step, eval loss, train loss since the previous eval); and the number of eval points."""
     el, tl = run.eval_loss, run.train_loss
@@ -175,7 +136,7 @@ def eval_rows(run: Run) -> tuple[list[list[str]], int]:
             rows.append(["…", f"{n - 2 * EVAL_EDGE} more", ""])
             continue
         lo = float(el.step[i - 1]) if i > 0 else -math.inf
-        tr = _train_between(tl, lo, float(el.step[i]))
+        tr = train_loss_between(tl, lo, float(el.step[i]))[0]
         rows.append([fmt_step(el.step[i]), fmt_number(float(el.value[i])), fmt_number(tr)])
     return rows, n
 

@@ -11,26 +11,12 @@ from typing import Any, Optional
 
 import numpy as np
 
-from logcheck import OutputFormat, Run, Series, Status, hookimpl
-from logcheck.report import Report, RunReport, framework_of, ordered_results, summary_figures, worst_status
+from logcheck import OutputFormat, Status, hookimpl
+from logcheck.report import (Report, RunReport, fmt_number, framework_of, ordered_results, summary_figures,
+                             train_loss_between, worst_status)
 
 _MARK = {Status.pass_: "ok  ", Status.warn: "WARN", Status.fail: "FAIL", Status.skip: "skip"}
 _SEV = {"info": "info", "warning": "warning", "error": "error"}
-
-
-def _n(x: Optional[float], digits: int = 4) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, float) and math.isnan(x):
-        return "NaN"
-    if isinstance(x, float) and math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if isinstance(x, (int, np.integer)) or float(x).is_integer() and abs(x) >= 1:
-        return f"{int(x):,}" if abs(x) >= 10000 else str(int(x))
-    ax = abs(x)
-    if ax != 0 and (ax < 1e-3 or ax >= 1e6):
-        return f"{x:.3g}"
-    return f"{x:.{digits}g}" if ax < 1 else f"{x:.{digits}f}".rstrip("0").rstrip(".")
 
 
 def _step(x: Any) -> str:
@@ -55,17 +41,6 @@ def epoch_index(epochs: np.ndarray) -> Optional[np.ndarray]:
     idx = np.ceil(e) - 1
     idx[e <= 0] = 0
     return idx
-
-
-def _train_at(train: Optional[Series], step: float, prev_step: float) -> Optional[float]:
-    """Mean of the train points logged in (prev_step, step]; the nearest one if none."""
-    if train is None or not len(train):
-        return None
-    mask = (train.step > prev_step) & (train.step <= step) & np.isfinite(train.value)
-    if mask.any():
-        return float(np.mean(train.value[mask]))
-    i = int(np.argmin(np.abs(train.step - step)))
-    return float(train.value[i]) if math.isfinite(train.value[i]) else None
 
 
 class TextFormat(OutputFormat):
@@ -112,9 +87,9 @@ def render_run(rr: RunReport) -> list[str]:
     tl, el = run.train_loss, run.eval_loss
     gs, epochs = fig["global_step"], fig["epochs"]
     if gs is not None:
-        line = f"  steps              {_n(gs)}"
+        line = f"  steps              {fmt_number(gs)}"
         if epochs is not None:
-            line += f" over {_n(epochs, 3)} epochs"
+            line += f" over {fmt_number(epochs, 3)} epochs"
             idx = epoch_index(tl.epoch) if tl is not None else None
             if idx is not None and np.isfinite(idx).any():
                 lo, hi = int(np.nanmin(idx)), int(np.nanmax(idx))
@@ -125,8 +100,8 @@ def render_run(rr: RunReport) -> list[str]:
         fin = np.isfinite(fv)
         first_i = int(np.argmax(fin)) if fin.any() else 0
         out.append(
-            f"  train loss         {_n(float(fv[first_i]))} (step {_step(tl.step[first_i])}) → "
-            f"{_n(float(fv[-1]))} (step {_step(tl.step[-1])}, last logged)"
+            f"  train loss         {fmt_number(float(fv[first_i]))} (step {_step(tl.step[first_i])}) → "
+            f"{fmt_number(float(fv[-1]))} (step {_step(tl.step[-1])}, last logged)"
         )
         if fin.sum() >= 2:
             k = max(1, min(5, int(fin.sum()) // 5))
@@ -137,24 +112,24 @@ def render_run(rr: RunReport) -> list[str]:
                 out.append(f"                     like for like: mean of the last {k} logged points is "
                            f"{abs(ch):.1f}% {'below' if ch < 0 else 'above'} the mean of the first {k}")
     if fig["mean_train_loss"] is not None:
-        out.append(f"  run-mean loss      {_n(fig['mean_train_loss'])} (the summary's train_loss: the mean over "
+        out.append(f"  run-mean loss      {fmt_number(fig['mean_train_loss'])} (the summary's train_loss: the mean over "
                    f"the whole run, not the final loss)")
     if el is not None:
         out.append(
-            f"  eval loss          {_n(el.value[0])} (step {_step(el.step[0])}) → {_n(el.value[-1])} "
-            f"(step {_step(el.step[-1])}); best {_n(fig['best_eval_loss'])} at step {_step(fig['best_eval_step'])}"
+            f"  eval loss          {fmt_number(el.value[0])} (step {_step(el.step[0])}) → {fmt_number(el.value[-1])} "
+            f"(step {_step(el.step[-1])}); best {fmt_number(fig['best_eval_loss'])} at step {_step(fig['best_eval_step'])}"
         )
     s = run.summary
     if s.train_runtime_s is not None:
-        parts = [f"{_n(s.train_runtime_s, 3)} s"]
+        parts = [f"{fmt_number(s.train_runtime_s, 3)} s"]
         if s.train_samples_per_second is not None:
-            parts.append(f"{_n(s.train_samples_per_second, 3)} samples/s")
+            parts.append(f"{fmt_number(s.train_samples_per_second, 3)} samples/s")
         if s.train_steps_per_second is not None:
-            parts.append(f"{_n(s.train_steps_per_second, 3)} steps/s")
+            parts.append(f"{fmt_number(s.train_steps_per_second, 3)} steps/s")
         out.append("  runtime            " + ", ".join(parts))
     thr = rr.result("throughput")
     if thr is not None and thr.facts.get("tokens_per_second"):
-        out.append(f"  tokens/s           {_n(thr.facts['tokens_per_second'], 3)}")
+        out.append(f"  tokens/s           {fmt_number(thr.facts['tokens_per_second'], 3)}")
     out.append("")
 
     # -- loss per epoch ---------------------------------------------------------
@@ -168,8 +143,8 @@ def render_run(rr: RunReport) -> list[str]:
                     continue
                 v, st = tl.value[m], tl.step[m]
                 out.append(
-                    f"  epoch {int(e):<3} steps {_step(st[0])}–{_step(st[-1])}: {_n(v[0])} → {_n(v[-1])}  "
-                    f"(range {_n(float(v.min()))}–{_n(float(v.max()))}, mean {_n(float(v.mean()))}, {m.sum()} points)"
+                    f"  epoch {int(e):<3} steps {_step(st[0])}–{_step(st[-1])}: {fmt_number(v[0])} → {fmt_number(v[-1])}  "
+                    f"(range {fmt_number(float(v.min()))}–{fmt_number(float(v.max()))}, mean {fmt_number(float(v.mean()))}, {m.sum()} points)"
                 )
             out.append("")
 
@@ -186,13 +161,13 @@ def render_run(rr: RunReport) -> list[str]:
                 out.append(f"  {'…':>8}  ({n - 20} more)")
                 continue
             prev = prevs[i]
-            tr = _train_at(tl, float(el.step[i]), float(prev))
+            tr = train_loss_between(tl, float(prev), float(el.step[i]))[0]
             ev = float(el.value[i])
             gap = ev - tr if tr is not None and math.isfinite(ev) else None
             ep = el.epoch[i]
             out.append(
-                f"  {_step(el.step[i]):>8}  {(f'{ep:.2f}' if math.isfinite(ep) else '—'):>6}  {_n(ev):>9}  "
-                f"{_n(tr):>10}  {('%+.3f' % gap) if gap is not None else '—':>7}"
+                f"  {_step(el.step[i]):>8}  {(f'{ep:.2f}' if math.isfinite(ep) else '—'):>6}  {fmt_number(ev):>9}  "
+                f"{fmt_number(tr):>10}  {('%+.3f' % gap) if gap is not None else '—':>7}"
             )
         out.append("")
 
