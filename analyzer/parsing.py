@@ -264,6 +264,11 @@ _JSON_NONFINITE = {"nan": "NaN", "NaN": "NaN", "inf": "Infinity", "Infinity": "I
                    "-inf": "-Infinity", "-Infinity": "-Infinity"}
 
 
+def loads_strict(data: bytes | str) -> Any:
+    """Strict JSON (orjson when installed): raises ValueError on anything else, NaN included."""
+    return _loads(data)
+
+
 def loads_json(data: bytes | str) -> Any:
     """JSON that also accepts ``NaN``/``Infinity`` (Python's json writes them)."""
     try:

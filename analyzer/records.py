@@ -63,7 +63,7 @@ class Series(BaseModel):
     step: np.ndarray  # float64
     value: np.ndarray  # float64, NaN/inf kept as they were logged
     epoch: np.ndarray  # float64, NaN where unknown
-    line: np.ndarray  # int64
+    line: np.ndarray  # int64 (or a narrower integer type when a parser shares one line column)
     step_origin: StepOrigin = StepOrigin.logged
     source: str = ""  # file the points came from
 
@@ -314,6 +314,39 @@ class RunBuilder:
         ``line``: ``array('q')``), for parsers that append in bulk on a hot path."""
         return self._cols.get((split, name))
 
+    def reserve(self, split: Split | str, name: str, key: str = "") -> None:
+        """Give a series its place in the run's order now and its columns later (set_columns)."""
+        sp = split.value if isinstance(split, Split) else split
+        if (sp, name) not in self._cols:
+            self._cols[(sp, name)] = _Columns(key or name)
+
+    def set_columns(self, split: Split | str, name: str, step: Any, value: Any, epoch: Any = None,
+                    line: Any = None, key: str = "", origin: Optional[StepOrigin] = None) -> None:
+        """Set a whole series at once from finished columns (numpy arrays or ``array``).
+
+        Series logged together may pass the *same* ``step``/``epoch``/``line`` arrays: the
+        frozen Run then views them once instead of holding one copy per series, which is
+        what keeps a million-step run with several metrics small. Nothing is copied here;
+        the arrays must not be changed afterwards.
+        """
+        sp = split.value if isinstance(split, Split) else split
+        val = np.asarray(value, dtype=np.float64)
+        n = val.shape[0]
+        st = np.asarray(step, dtype=np.float64)
+        ep = np.full(n, np.nan) if epoch is None else np.asarray(epoch, dtype=np.float64)
+        ln = np.zeros(n, dtype=np.int64) if line is None else np.asarray(line)
+        if ln.dtype.kind not in "iu":
+            ln = ln.astype(np.int64)
+        if not (st.shape[0] == ep.shape[0] == ln.shape[0] == n):
+            raise ValueError(f"{sp}/{name}: columns differ in length")
+        cols = _Columns(key or name)
+        cols.step, cols.value, cols.epoch, cols.line = st, val, ep, ln
+        if origin is not None:
+            cols.origin = origin
+        self._cols[(sp, name)] = cols
+        if sp == "train" and n:
+            self.last_step = float(st[-1])
+
     def remap_steps(self, split: str, name: str, steps: Any) -> None:
         """Replace a series' step column (e.g. ordinals -> reconstructed global steps)."""
         cols = self._cols[(split, name)]
@@ -408,8 +441,14 @@ class RunBuilder:
         )
 
 
-def _frozen_view(arr: array, dtype: Any) -> np.ndarray:
-    out = np.frombuffer(arr, dtype=dtype) if len(arr) else np.zeros(0, dtype=dtype)
+def _frozen_view(arr: "array | np.ndarray", dtype: Any) -> np.ndarray:
+    if isinstance(arr, np.ndarray):
+        # set_columns: already finished (possibly shared between series); the line column
+        # may be a narrower integer type, which costs half the memory on a big log
+        out = arr.view() if (arr.dtype == dtype or (dtype is np.int64 and arr.dtype.kind in "iu")) \
+            else arr.astype(dtype)
+    else:
+        out = np.frombuffer(arr, dtype=dtype) if len(arr) else np.zeros(0, dtype=dtype)
     out.flags.writeable = False
     return out
 

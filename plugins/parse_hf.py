@@ -41,9 +41,12 @@ from logcheck import (
 )
 from logcheck.plugins.stream_json import TrainerStateColumns, read_trainer_state
 from logcheck.parsing import (
+    MAX_DICT_CHARS,
+    MAX_LINE_BYTES,
     clean,
     iter_lines,
     loads_json,
+    loads_strict,
     parse_number,
     parse_pydict,
     split_rank,
@@ -59,6 +62,7 @@ _BAR_RE = re.compile(
     r"(?P<pct>\d{1,3})%(?:\|[^|\r\n]{0,1000}\||\s)\s*(?P<n>\d+)/(?P<total>\d+)\s*"
     r"\[(?P<elapsed>[^<\]]{0,40})<(?P<remain>[^,\]]{0,40})(?:,\s*(?P<rate>[^\],]{0,40}))?[^\]]{0,2000}\]"
 )
+_BAR_RE_B = re.compile(_BAR_RE.pattern.encode())  # the same, for the fast path's ASCII frames
 _RATE_RE = re.compile(r"([\d.]+)\s*([kMG]?)(it/s|s/it)")
 # Bars whose description says they are a training loop (the Trainer's own bar has none).
 _TRAIN_BAR_DESC = {"", "train", "training", "epoch"}
@@ -138,6 +142,7 @@ _META_KEYS = {"epoch", "step", "global_step", "global_step/max_steps"}
 _JSON_HEAD_RE = re.compile(rb'\s*(?:\[\s*)?\{\s*"')  # a JSON object or array of objects, not a str(dict)
 
 _MAX_MESSAGE = 4096
+_BLOCK = 1 << 20  # bytes read at a time
 
 _KIND_TRAIN, _KIND_EVAL, _KIND_TEST = 0, 1, 2
 _AFTER_SUMMARY = 10  # added to a kind for dicts logged after the run's summary (final evaluate())
@@ -207,6 +212,13 @@ def _rate(text: Optional[str]) -> Optional[float]:
     return v
 
 
+def _counter(col: array, at: np.ndarray) -> np.ndarray:
+    """Progress-bar counters kept as int32 (-1: none) as floats (NaN: none) at ``at``."""
+    c = np.frombuffer(col, dtype=np.int32)[at].astype(np.float64) if len(col) else np.zeros(len(at))
+    c[c < 0] = np.nan
+    return c
+
+
 def _epoch_tol(e: np.ndarray) -> np.ndarray:
     # 4.x rounds the epoch to 2 decimals; 5.x prints it with 4 significant digits.
     return np.maximum(0.0051, 0.0006 * np.abs(e))
@@ -226,26 +238,43 @@ def _is_train_desc(desc: str) -> bool:
 # ---------------------------------------------------------------------------
 
 
+class _Group:
+    """Train series always logged together (one key set): one ordinal column for all of them."""
+
+    __slots__ = ("idx", "cols")
+
+    def __init__(self, cols: list[tuple[str, array]]):
+        self.idx = array("I")  # dict ordinals
+        self.cols = cols  # (dict key, values) per metric, in the dict's key order
+
+
 class _ConsoleRun:
-    """One Trainer run inside a console log, while it is being read."""
+    """One Trainer run inside a console log, while it is being read.
+
+    Memory is what limits a gigabyte log, so per logged dict only compact columns are kept:
+    counters as uint32/int32, the elapsed time as float32 (whole seconds), and train metrics
+    logged together share one ordinal column (``_Group``). The real steps, epochs and lines of
+    the series are gathered once at the end, shared by every series of a group.
+    """
 
     def __init__(self, path: str):
         self.b = RunBuilder(path, "hf")
         # one entry per logged dict (train/eval/test), in log order
         self.kind = array("b")
         self.epoch = array("d")
-        self.before = array("d")  # training-bar counter last seen before the dict
-        self.after = array("d")  # first training-bar counter after it (tqdm.write redraws the bar)
-        self.explicit = array("d")
-        self.dline = array("q")
+        self.before = array("i")  # training-bar counter last seen before the dict (-1: none)
+        self.after = array("i")  # first training-bar counter after it (tqdm.write redraws the bar)
+        self.explicit: Optional[array] = None  # a step the dict names; created on the first one
+        self.dline = array("I")
+        self.rate = array("d")  # progress-bar it/s next to the dict (NaN: none)
+        self.elapsed = array("f")  # progress-bar elapsed seconds (whole seconds: exact in float32)
         self.pending_from = 0  # dicts from here on wait for an "after" counter
-        # progress-bar readings taken next to train dicts: dict ordinal, it/s, elapsed seconds
-        self.rate_idx = array("q")
-        self.rate = array("d")
-        self.elapsed = array("d")
-        self.names: set[tuple[str, str]] = set()
-        self.colcache: dict[str, Any] = {}  # train key -> the builder's columns for it
-        self.prev_body: Optional[str] = None
+        self.names: set[tuple[str, str]] = set()  # eval/test series (added to the builder directly)
+        # train series: (name, key) -> parts [(ordinals, values)], merged by ordinal at the end
+        self.train_parts: dict[str, tuple[str, list[tuple[array, array]]]] = {}
+        self.groups: dict[tuple[str, ...], Optional[_Group]] = {}  # dict key set -> its group
+        self.loose: dict[str, tuple[array, array]] = {}  # train key -> ordinals, values outside groups
+        self.prev_body: Optional[bytes] = None
         self.prev_train_n: Optional[int] = None
         self.duplicates = 0
         self.T: Optional[int] = None  # training-bar total
@@ -264,18 +293,37 @@ class _ConsoleRun:
         self.post_events: list[tuple[int, str, str, Optional[str]]] = []
         self.ambiguous: list[tuple[int, str, Optional[str], Optional[int]]] = []  # 5.x lines without a level
 
-    # provisional step of every point = the dict's ordinal
-    def add_dict(self, kind: int, epoch: float, explicit: float, line: int) -> int:
-        i = len(self.kind)
-        self.kind.append(kind)
-        self.epoch.append(epoch)
-        self.before.append(math.nan if self.train_n is None else float(self.train_n))
-        self.after.append(math.nan)
-        self.explicit.append(explicit)
-        self.dline.append(line)
-        self.last_dict_line = line
-        self.started = True
-        return i
+    def series_part(self, key: str) -> None:
+        """Register a train key as a series (in first-seen order, as the report lists them)."""
+        if key not in self.train_parts:
+            name = key[6:] if key.startswith("train/") else key
+            self.train_parts[key] = (name, [])
+            self.b.reserve("train", name, key)
+
+    def new_group(self, keys: tuple[str, ...], d: dict[str, Any]) -> Optional[_Group]:
+        """The group for a key set, from its first dict: the keys holding numbers, when every
+        non-meta key does (else None: such dicts take the per-key path)."""
+        metric = [k for k in keys if k not in _META_KEYS]
+        if not metric or len(self.groups) >= 256:
+            return None
+        for k in metric:
+            v = d[k]
+            if type(v) is not float and type(v) is not int:
+                return None
+        g = _Group([(k, array("d")) for k in metric])
+        for k, vals in g.cols:
+            self.series_part(k)
+            self.train_parts[k][1].append((g.idx, vals))
+        return g
+
+    def add_loose(self, key: str, i: int, val: float) -> None:
+        cols = self.loose.get(key)
+        if cols is None:
+            self.series_part(key)
+            cols = self.loose[key] = (array("I"), array("d"))
+            self.train_parts[key][1].append(cols)
+        cols[0].append(i)
+        cols[1].append(val)
 
 
 class HFConsoleParser(Parser):
@@ -309,6 +357,10 @@ class HFConsoleParser(Parser):
 
 
 class _ConsoleReader:
+    #: lines of the common tqdm shape skip the general line handler (tests turn it off to
+    #: check that both give the same run)
+    fast = True
+
     def __init__(self, path: Path):
         self.path = path
         self.spath = str(path)
@@ -333,6 +385,8 @@ class _ConsoleReader:
         self._bar_hit: Optional[tuple[Any, ...]] = None
         self._desc, self._desc_ok = "", True  # the last bar description, and whether it is a training bar
         self._sigs: dict[tuple[str, ...], tuple[bool, bool, bool, bool, bool]] = {}  # dict keys -> their kind
+        self._frames: dict[bytes, Any] = {}  # recent frames of the fast path -> what they are
+        self._memo: dict[Optional[str], float] = {}  # tqdm rate / elapsed text -> its number
 
     def _new_run(self) -> _ConsoleRun:
         r = _ConsoleRun(self.spath)
@@ -350,9 +404,7 @@ class _ConsoleReader:
     # -- reading ----------------------------------------------------------------
     def read(self) -> "Run | list[Run]":
         self.nbytes = self.path.stat().st_size
-        for lineno, raw in iter_lines(self.path):
-            self.nlines = lineno
-            self._line(lineno, raw)
+        self._read_lines()
         if self.load_report is not None:
             self._flush_load_report()
         last = self.cur
@@ -373,6 +425,105 @@ class _ConsoleReader:
                 r.b.name = f"{self.spath}#{i}"
             built.append(self._finish(r))
         return built if many else built[0]
+
+    def _read_lines(self) -> None:
+        """Every line through ``_line``, or through ``_fast_dict_line`` when it can take it.
+
+        Lines are split on ``\\n`` only, in blocks of 1 MiB (the same lines and numbers as
+        ``iter_lines``, without a generator step per line): a metrics dict line of a tqdm run
+        is handled without decoding it or splitting more than its frames.
+        """
+        line = self._line
+        fast = self._fast_dict_line if self.fast else (lambda lineno, raw: False)
+        lineno = 0
+        carry = b""
+        with open(self.path, "rb") as f:
+            read = f.read
+            while True:
+                block = read(_BLOCK)
+                if not block:
+                    break
+                if carry:
+                    block = carry + block
+                lines = block.split(b"\n")
+                carry = lines.pop()
+                for raw in lines:
+                    lineno += 1
+                    if raw[-1:] == b"}" and fast(lineno, raw):
+                        continue
+                    if raw[-1:] == b"\r":
+                        raw = raw[:-1]
+                    line(lineno, raw)
+                if len(carry) > MAX_LINE_BYTES:
+                    # a line longer than the limit is handled in pieces that share its number
+                    n = len(carry) - len(carry) % MAX_LINE_BYTES
+                    if n == len(carry):
+                        n -= MAX_LINE_BYTES
+                    for k in range(0, n, MAX_LINE_BYTES):
+                        line(lineno + 1, carry[k:k + MAX_LINE_BYTES])
+                    carry = carry[n:]
+            if carry:
+                lineno += 1
+                line(lineno, carry)
+        self.nlines = lineno
+
+    def _fast_dict_line(self, lineno: int, raw: bytes) -> bool:
+        """The common line of a tqdm run: progress-bar frames, then ``\\r{'loss': ...}``.
+
+        Handles it with what ``_line`` would do, and returns False (nothing changed) for
+        anything else: a rank prefix, ANSI codes, NULs, text that is not a bar frame.
+        """
+        j = raw.rfind(b"\r")
+        body = raw[j + 1:] if j >= 0 else raw
+        if body[:2] != b"{'" or len(body) > MAX_DICT_CHARS:
+            return False
+        c = raw[0]
+        if c != 13 and c != 123 and c != 32:  # "\\r", "{", " ": nothing a rank prefix starts with
+            return False
+        if b"\x1b" in raw or b"\x00" in raw:
+            return False
+        if j > 0:
+            hits = []
+            frames = self._frames
+            for fb in raw[:j].split(b"\r"):
+                if not fb:
+                    continue
+                hit = frames.get(fb)
+                if hit is None:
+                    hit = self._frame_hit(fb)
+                    if len(frames) > 8:
+                        frames.clear()
+                    frames[fb] = hit
+                if hit is False:
+                    return False
+                if hit is not True:
+                    hits.append(hit)
+            for h in hits:
+                self._bar(*h)
+        self._dict_bytes(body, lineno)
+        return True
+
+    @staticmethod
+    def _frame_hit(fb: bytes) -> Any:
+        """A frame as ``_line`` reads it: True when blank, the ``_bar`` arguments when it is a
+        progress bar and nothing else, False otherwise (or when unsure: ``_line`` decides)."""
+        if fb.isspace():
+            return True
+        # the bytes pattern finds what the text one finds when everything but the bar's
+        # glyphs is ASCII (no Unicode digits or spaces for the text pattern to see)
+        k = fb.find(b"%|")
+        if k >= 0:
+            k2 = fb.find(b"|", k + 2)
+            if k2 < 0 or not (fb[:k].isascii() and fb[k2:].isascii()):
+                return False
+        elif not fb.isascii():
+            return False
+        m = _BAR_RE_B.search(fb, 0, 4096)
+        if m is None or not fb[m.end():].isspace() and m.end() != len(fb):
+            return False
+        n, total, rate, elapsed = m.group("n", "total", "rate", "elapsed")
+        return (fb[: m.start()].decode(), int(n), int(total), None if rate is None else rate.decode(),
+                None if elapsed is None else elapsed.decode())
 
     def _line(self, lineno: int, raw: bytes) -> None:
         if not raw:
@@ -422,7 +573,7 @@ class _ConsoleReader:
                 if hit is not None:
                     if (nested is None or not nested[fi]) and (
                             rank is None or self.dict_rank is None or rank == self.dict_rank):
-                        self._bar(hit[0], hit[2], hit[3], hit[4], hit[5])
+                        self._bar(hit[0], int(hit[2]), int(hit[3]), hit[4], hit[5])
                     rest = frame[hit[1]:]
             idx = rest.find("{'")
             if idx >= 0 and (idx == 0 or not rest[:idx].strip()):
@@ -434,13 +585,12 @@ class _ConsoleReader:
                 self._message(rest, lineno)
 
     # -- progress bars ------------------------------------------------------------
-    def _bar(self, desc: str, n_text: str, total_text: str, rate: Optional[str], elapsed: Optional[str]) -> None:
+    def _bar(self, desc: str, n: int, total: int, rate: Optional[str], elapsed: Optional[str]) -> None:
         if desc:
             if desc != self._desc:
                 self._desc, self._desc_ok = desc, _is_train_desc(desc[-40:] if len(desc) > 40 else desc)
             if not self._desc_ok:
                 return
-        n, total = int(n_text), int(total_text)
         if total <= 0:
             return
         # unfinished bars by total, with when each (re)started: the training bar of a run
@@ -469,10 +619,9 @@ class _ConsoleReader:
             cur.train_elapsed = elapsed
             k = len(cur.kind)
             if cur.pending_from < k:
-                fn = float(n)
                 after = cur.after
                 for j in range(cur.pending_from, k):
-                    after[j] = fn
+                    after[j] = n
                 cur.pending_from = k
 
     def _matches_summary_steps(self, cur: _ConsoleRun, total: int) -> bool:
@@ -486,7 +635,8 @@ class _ConsoleReader:
     # -- metric dicts ---------------------------------------------------------------
     def _dict(self, body: str, lineno: int, rank: Optional[int]) -> None:
         cur = self.cur
-        if body == cur.prev_body and cur.train_n == cur.prev_train_n and rank is None:
+        key = body.encode("utf-8", "replace")
+        if key == cur.prev_body and cur.train_n == cur.prev_train_n and rank is None:
             # the same dict again with no training progress in between: printed by every rank
             cur.duplicates += 1
             return
@@ -498,13 +648,36 @@ class _ConsoleReader:
                 self.dict_rank = rank
             elif rank != self.dict_rank:
                 return
+        cur.prev_body, cur.prev_train_n = key, cur.train_n
+        self._metrics(d, lineno)
+
+    def _dict_bytes(self, body: bytes, lineno: int) -> None:
+        """``_dict`` for a line the fast path took: no rank prefix, valid dict bytes."""
+        cur = self.cur
+        if body == cur.prev_body and cur.train_n == cur.prev_train_n:
+            cur.duplicates += 1
+            return
+        d: Any = None
+        if b'"' not in body:
+            try:
+                d = loads_strict(body.replace(b"'", b'"'))
+            except ValueError:
+                d = None
+        if type(d) is not dict:
+            d = parse_pydict(body.decode("utf-8", "replace"))
+            if not d:
+                return
         cur.prev_body, cur.prev_train_n = body, cur.train_n
-        for v in d.values():
-            if not isinstance(v, (int, float, str)):
-                return  # a dataset sample or config dict, not metrics
+        self._metrics(d, lineno)
+
+    def _metrics(self, d: dict[str, Any], lineno: int) -> None:
+        cur = self.cur
         keys = tuple(d)
         sig = self._sigs.get(keys)
         if sig is None:  # once per distinct key set: what kind of dict this is
+            for v in d.values():
+                if not isinstance(v, (int, float, str)):
+                    return  # a dataset sample or config dict, not metrics
             eval_like = test_like = summary_like = False
             for k in keys:
                 if k[:5] == "eval_":
@@ -518,6 +691,11 @@ class _ConsoleReader:
             sig = (eval_like, test_like, summary_like, train_by_keys, has_step)
             if len(self._sigs) < 256:
                 self._sigs[keys] = sig
+        else:
+            for v in d.values():
+                t = type(v)
+                if t is not float and t is not int and t is not str and not isinstance(v, (int, float, str)):
+                    return
         eval_like, test_like, summary_like, train_by_keys, has_step = sig
         if eval_like:
             kind = _KIND_EVAL
@@ -551,44 +729,68 @@ class _ConsoleReader:
             if math.isfinite(epoch):
                 cur.last_train_epoch = epoch
         stored_kind = kind + (_AFTER_SUMMARY if cur.summary_seen else 0)
-        # cur.add_dict, inlined: this runs once per logged dict
         i = len(cur.kind)
         cur.kind.append(stored_kind)
         cur.epoch.append(epoch)
-        cur.before.append(math.nan if cur.train_n is None else float(cur.train_n))
-        cur.after.append(math.nan)
-        cur.explicit.append(explicit)
+        cur.before.append(-1 if cur.train_n is None else cur.train_n)
+        cur.after.append(-1)
+        if explicit == explicit:  # not NaN
+            if cur.explicit is None:
+                cur.explicit = array("d", [math.nan]) * i
+            cur.explicit.append(explicit)
+        elif cur.explicit is not None:
+            cur.explicit.append(math.nan)
         cur.dline.append(lineno)
         cur.last_dict_line = lineno
         cur.started = True
-        b = cur.b
-        pos = float(i)
-        cache = cur.colcache
         if kind == _KIND_TRAIN:
-            for k, v in d.items():
-                if k in _META_KEYS:
-                    continue
-                val = v if type(v) is float else (parse_number(v) if not isinstance(v, bool) else None)
-                if val is None:
-                    continue
-                cols = cache.get(k)
-                if cols is not None:  # the hot path: four array appends
-                    cols.step.append(pos)
-                    cols.value.append(val)
-                    cols.epoch.append(epoch)
-                    cols.line.append(lineno)
-                    continue
-                name = k[6:] if k.startswith("train/") else k
-                b.add("train", name, pos, val, epoch, lineno, key=k)
-                cur.names.add(("train", name))
-                cache[k] = b.columns("train", name)
-            rate = _rate(cur.train_rate)
-            elapsed = _seconds(cur.train_elapsed) if cur.train_elapsed else None
-            if rate is not None or elapsed is not None:
-                cur.rate_idx.append(i)
-                cur.rate.append(math.nan if rate is None else rate)
-                cur.elapsed.append(math.nan if elapsed is None else elapsed)
+            g = cur.groups.get(keys, False)
+            if g is False:
+                g = cur.groups[keys] = cur.new_group(keys, d)
+            if g is not None:
+                done = 0
+                try:
+                    for k, vals in g.cols:  # the hot path: one append per metric
+                        v = d[k]
+                        if type(v) is bool:
+                            raise TypeError
+                        vals.append(v)
+                        done += 1
+                except (TypeError, OverflowError):  # not a number this time: per key below
+                    for _, vals in g.cols[:done]:
+                        vals.pop()
+                    g = None
+                else:
+                    g.idx.append(i)
+            if g is None:
+                for k, v in d.items():
+                    if k in _META_KEYS:
+                        continue
+                    val = v if type(v) is float else (parse_number(v) if not isinstance(v, bool) else None)
+                    if val is None:
+                        continue
+                    cur.add_loose(k, i, val)
+            # tqdm's rate and elapsed texts repeat from dict to dict: each is parsed once
+            memo = self._memo
+            rt = cur.train_rate
+            rate = memo.get(rt)
+            if rate is None:
+                rate = _rate(rt)
+                rate = memo[rt] = math.nan if rate is None else rate
+            et = cur.train_elapsed
+            elapsed = memo.get(et)
+            if elapsed is None:
+                elapsed = _seconds(et) if et else None
+                elapsed = memo[et] = math.nan if elapsed is None else elapsed
+            if len(memo) > 4096:
+                memo.clear()
+            cur.rate.append(rate)
+            cur.elapsed.append(elapsed)
         else:
+            cur.rate.append(math.nan)
+            cur.elapsed.append(math.nan)
+            b = cur.b
+            pos = float(i)
             split = "eval" if kind == _KIND_EVAL else "test"
             prefixes = ("eval_",) if kind == _KIND_EVAL else ("test_", "predict_")
             for k, v in d.items():
@@ -894,12 +1096,10 @@ class _ConsoleReader:
         b = r.b
         cfg = b.config
         n = len(r.kind)
-        kind = np.frombuffer(r.kind, dtype=np.int8).astype(np.int64) if n else np.zeros(0, np.int64)
+        kind = np.frombuffer(r.kind, dtype=np.int8) if n else np.zeros(0, np.int8)
         base_kind = kind % _AFTER_SUMMARY
         epoch = np.frombuffer(r.epoch, dtype=np.float64) if n else np.zeros(0)
-        before = np.frombuffer(r.before, dtype=np.float64) if n else np.zeros(0)
-        after = np.frombuffer(r.after, dtype=np.float64) if n else np.zeros(0)
-        explicit = np.frombuffer(r.explicit, dtype=np.float64) if n else np.zeros(0)
+        explicit = np.frombuffer(r.explicit, dtype=np.float64) if r.explicit is not None else np.full(n, np.nan)
 
         T = cfg.get("max_steps") if isinstance(cfg.get("max_steps"), int) else None
         if T is None and r.T is not None:
@@ -918,6 +1118,8 @@ class _ConsoleReader:
         train = np.flatnonzero(base_kind == _KIND_TRAIN)
         t_origin = StepOrigin.index
         bar_used = False
+        # the counters (-1: none) as floats (NaN: none), for the train dicts only
+        before_tr = _counter(r.before, train)
         if len(train):
             e_tr = epoch[train]
             ex = explicit[train]
@@ -926,7 +1128,7 @@ class _ConsoleReader:
                 t_origin = StepOrigin.logged
                 b.note("train steps: logged in each metrics dict")
             else:
-                chosen = self._bar_steps(before[train], after[train], e_tr, spe, T)
+                chosen = self._bar_steps(before_tr, _counter(r.after, train), e_tr, spe, T)
                 if chosen is not None:
                     steps[train] = chosen
                     t_origin = StepOrigin.reconstructed
@@ -940,20 +1142,24 @@ class _ConsoleReader:
         origins = {"eval": StepOrigin.logged, "test": StepOrigin.logged}
         eval_steps = cfg.get("eval_steps")
         eval_steps = float(eval_steps) if isinstance(eval_steps, (int, float)) and eval_steps > 0 else None
-        last_train_step = math.nan
-        counter = 0
-        for j in range(n):
-            bk = int(base_kind[j])
-            if bk == _KIND_TRAIN:
-                last_train_step = steps[j]
-                continue
-            counter += 1
-            sp = "eval" if bk == _KIND_EVAL else "test"
-            s, o = self._other_step(j, kind, base_kind, steps, epoch, before, explicit, spe, T, eval_steps,
-                                    bar_used, t_origin, last_train_step, counter)
-            steps[j] = s
-            if _ORIGIN_RANK[o] > _ORIGIN_RANK[origins[sp]]:
-                origins[sp] = o
+        others = np.flatnonzero(base_kind != _KIND_TRAIN)
+        if len(others):
+            before = _counter(r.before, np.arange(n))
+            # the last train dict before each other dict (-1: none)
+            last_train = np.searchsorted(train, others) - 1
+            for counter, (j, lt) in enumerate(zip(others.tolist(), last_train.tolist()), 1):
+                bk = int(base_kind[j])
+                sp = "eval" if bk == _KIND_EVAL else "test"
+                last_train_step = float(steps[train[lt]]) if lt >= 0 else math.nan
+                s, o = self._other_step(j, kind, base_kind, steps, epoch, before, explicit, spe, T, eval_steps,
+                                        bar_used, t_origin, last_train_step, counter)
+                steps[j] = s
+                if _ORIGIN_RANK[o] > _ORIGIN_RANK[origins[sp]]:
+                    origins[sp] = o
+            del before
+        del before_tr
+        r.before = r.after = array("i")
+        self._train_series(r, steps, epoch, train, bar_used or t_origin == StepOrigin.logged)
         # ordinals -> steps
         for sp, name in r.names:
             cols = b.columns(sp, name)
@@ -972,25 +1178,6 @@ class _ConsoleReader:
         b.set_step_origin(t_origin, "train")
         b.set_step_origin(origins["eval"], "eval")
         b.set_step_origin(origins["test"], "test")
-        # progress-bar throughput at the steps it was read (only where the bar counter was trusted)
-        if (bar_used or t_origin == StepOrigin.logged) and len(r.rate_idx):
-            ri = np.frombuffer(r.rate_idx, dtype=np.int64)
-            lines = np.frombuffer(r.dline, dtype=np.int64)[ri]
-            for name, key, vals in (("steps_per_second", "progress_bar_rate", r.rate),
-                                    ("elapsed_s", "progress_bar_elapsed", r.elapsed)):
-                v = np.frombuffer(vals, dtype=np.float64)
-                ok = np.isfinite(v)
-                if not ok.any():
-                    continue
-                st, va, ep, ln = steps[ri][ok], v[ok], epoch[ri][ok], lines[ok]
-                b.add("train", name, float(st[0]), float(va[0]), float(ep[0]), int(ln[0]), key=key)
-                cols = b.columns("train", name)
-                if cols is not None and len(st) > 1:  # the rest in one go
-                    cols.step.frombytes(st[1:].tobytes())
-                    cols.value.frombytes(va[1:].tobytes())
-                    cols.epoch.frombytes(ep[1:].tobytes())
-                    cols.line.frombytes(ln[1:].astype(np.int64).tobytes())
-            b.set_step_origin(t_origin, "train")
         if r.checkpoints:
             cfg["checkpoints"] = tuple(sorted(r.checkpoints))
         if "global_step" not in b.summary and r.summary_seen and T is not None and r.train_n == T:
@@ -1010,6 +1197,51 @@ class _ConsoleReader:
             lines=self.nlines, bytes=self.nbytes,
         ))
         return b.build()
+
+    @staticmethod
+    def _train_series(r: _ConsoleRun, steps: np.ndarray, epoch: np.ndarray, train: np.ndarray,
+                      with_rates: bool) -> None:
+        """Train series from their parts, with one step/epoch/line column per group of
+        series logged together (views, not copies, when a group holds every dict)."""
+        b = r.b
+        n = len(r.kind)
+        lines = np.frombuffer(r.dline, dtype=np.uint32) if n else np.zeros(0, np.uint32)
+        known: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+
+        def gather(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            if len(idx) == n:  # ordinals are increasing and unique: every dict, in order
+                return steps, epoch, lines
+            for other, cols in known:
+                if other is idx or (len(other) == len(idx) and np.array_equal(other, idx)):
+                    return cols
+            cols = (steps[idx], epoch[idx], lines[idx])
+            known.append((idx, cols))
+            return cols
+
+        for key, (name, parts) in r.train_parts.items():
+            if len(parts) == 1:
+                idx = np.frombuffer(parts[0][0], dtype=np.uint32)
+                vals = np.frombuffer(parts[0][1], dtype=np.float64)
+            else:
+                idx = np.concatenate([np.frombuffer(p[0], dtype=np.uint32) for p in parts])
+                vals = np.concatenate([np.frombuffer(p[1], dtype=np.float64) for p in parts])
+                order = np.argsort(idx, kind="stable")
+                idx, vals = idx[order], vals[order]
+            st, ep, ln = gather(idx)
+            b.set_columns("train", name, st, vals, ep, ln, key=key)
+        # progress-bar throughput at the steps it was read (only where the bar counter was trusted)
+        if with_rates and len(train):
+            rate = np.frombuffer(r.rate, dtype=np.float64)
+            elapsed = np.frombuffer(r.elapsed, dtype=np.float32)
+            for name, key, v in (("steps_per_second", "progress_bar_rate", rate),
+                                 ("elapsed_s", "progress_bar_elapsed", elapsed)):
+                vt = v[train]
+                ok = np.isfinite(vt)
+                if not ok.any():
+                    continue
+                idx = train if ok.all() else train[ok]
+                st, ep, ln = gather(idx)
+                b.set_columns("train", name, st, vt[ok] if not ok.all() else vt, ep, ln, key=key)
 
     @staticmethod
     def _bar_steps(before: np.ndarray, after: np.ndarray, e: np.ndarray, spe: Optional[float],

@@ -630,3 +630,78 @@ def test_any_bytes_give_runs_or_parse_error(data):
 
 def teardown_module(module):
     shutil.rmtree(_TMP.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# The fast path for tqdm dict lines gives what the general line handler gives
+# ---------------------------------------------------------------------------
+
+
+def _console_logs() -> list[Path]:
+    files = sorted(p for p in FIXTURES.rglob("*.log") if p.is_file())
+    files += sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").rglob("*.log"))
+    if CORPUS.is_dir():
+        files += sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in (".log", ".txt", ""))
+    return files
+
+
+def _dump(path: Path) -> str:
+    try:
+        r = HFConsoleParser().parse(path, ParseContext())
+    except ParseError as e:
+        return f"ParseError: {e}"
+    runs = r if isinstance(r, list) else [r]
+    return "\n".join(x.model_dump_json() for x in runs)
+
+
+def test_fast_path_gives_the_same_runs_as_the_line_handler(monkeypatch):
+    from logcheck.plugins import parse_hf
+
+    files = _console_logs()
+    assert len(files) >= 10
+    fast = {p: _dump(p) for p in files}
+    monkeypatch.setattr(parse_hf._ConsoleReader, "fast", False)
+    differ = [str(p) for p in files if _dump(p) != fast[p]]
+    assert not differ
+
+
+def test_fast_path_handles_frames_it_does_not_know_like_the_line_handler(tmp_path, monkeypatch):
+    # progress-bar lines as tqdm draws them (each frame after a carriage return), mixed with
+    # what the fast path must leave to the general handler: a bar with a description, a
+    # warning between frames, ANSI colour, a rank prefix, non-ASCII digits, a NUL
+    def frame(n: int) -> str:
+        p = n * 100 // 40
+        return f"\r{p:3d}%|{'#' * (p // 10):10s}| {n}/40 [00:0{n % 10}<00:10,  4.{n % 10}0it/s]"
+
+    extras = ["", "", "", "\rTraining:", "\rsome text", "\x1b[32m", "\r٣%", "\x00", "[rank0]: "]
+    rnd = random.Random(7)
+    lines = []
+    for i in range(4, 41, 4):  # a dict every 4 steps: the redrawn bar, 4 new frames, then the dict
+        x = rnd.choice(extras)
+        bar = "".join(frame(n) for n in range(i - 4, i + 1))
+        lines.append(f"{x}{bar}\r{' ' * 20}\r{{'loss': {3 - i / 20:.4f}, 'grad_norm': {1 + i % 3}.5, "
+                     f"'learning_rate': {5e-5 * (1 - i / 40):.3e}, 'epoch': {i / 40:.2f}}}")
+        if i % 12 == 0:
+            lines.append(f"{{'eval_loss': {3 - i / 25:.4f}, 'eval_runtime': 1.5, 'epoch': {i / 40:.2f}}}")
+    f = tmp_path / "mixed.log"
+    f.write_bytes("\n".join(lines).encode("utf-8") + b"\n")
+    fast = _dump(f)
+    monkeypatch.setattr(parse_hf_module(), "fast", False)
+    assert _dump(f) == fast
+    run = HFConsoleParser().parse(f, ParseContext())
+    assert run.series["train/loss"].step.tolist() == list(range(4, 41, 4))
+
+
+def parse_hf_module():
+    from logcheck.plugins import parse_hf
+
+    return parse_hf._ConsoleReader
+
+
+def test_series_logged_together_share_their_step_epoch_and_line_columns():
+    run = HFConsoleParser().parse(FIXTURES / "hf_tiny" / "run.log", ParseContext())
+    loss, lr = run.series["train/loss"], run.series["train/learning_rate"]
+    assert len(loss) == len(lr) > 10
+    assert np.shares_memory(loss.step, lr.step)
+    assert np.shares_memory(loss.line, lr.line)
+    assert not loss.step.flags.writeable
