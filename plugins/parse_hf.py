@@ -212,11 +212,23 @@ def _rate(text: Optional[str]) -> Optional[float]:
     return v
 
 
-def _counter(col: array, at: np.ndarray) -> np.ndarray:
+def _counter(col: array, at: "slice | np.ndarray") -> np.ndarray:
     """Progress-bar counters kept as int32 (-1: none) as floats (NaN: none) at ``at``."""
-    c = np.frombuffer(col, dtype=np.int32)[at].astype(np.float64) if len(col) else np.zeros(len(at))
+    c = np.frombuffer(col, dtype=np.int32)[at].astype(np.float64) if len(col) else np.zeros(0)
     c[c < 0] = np.nan
     return c
+
+
+_CHUNK = 1 << 18  # elements per slice when a test over a whole column would need big temporaries
+
+
+def _all(pred: Any, *cols: np.ndarray) -> bool:
+    """``pred(*slices).all()`` over the columns in slices: the temporaries stay small."""
+    n = len(cols[0])
+    for i in range(0, n, _CHUNK):
+        if not bool(np.all(pred(*(c[i:i + _CHUNK] for c in cols)))):
+            return False
+    return True
 
 
 def _epoch_tol(e: np.ndarray) -> np.ndarray:
@@ -1099,7 +1111,7 @@ class _ConsoleReader:
         kind = np.frombuffer(r.kind, dtype=np.int8) if n else np.zeros(0, np.int8)
         base_kind = kind % _AFTER_SUMMARY
         epoch = np.frombuffer(r.epoch, dtype=np.float64) if n else np.zeros(0)
-        explicit = np.frombuffer(r.explicit, dtype=np.float64) if r.explicit is not None else np.full(n, np.nan)
+        explicit = np.frombuffer(r.explicit, dtype=np.float64) if r.explicit is not None else None
 
         T = cfg.get("max_steps") if isinstance(cfg.get("max_steps"), int) else None
         if T is None and r.T is not None:
@@ -1116,27 +1128,27 @@ class _ConsoleReader:
 
         steps = np.full(n, np.nan)
         train = np.flatnonzero(base_kind == _KIND_TRAIN)
+        # with no eval dicts (the usual big log) the train dicts are all of them: views, not copies
+        sel: "slice | np.ndarray" = slice(None) if len(train) == n else train
         t_origin = StepOrigin.index
         bar_used = False
-        # the counters (-1: none) as floats (NaN: none), for the train dicts only
-        before_tr = _counter(r.before, train)
         if len(train):
-            e_tr = epoch[train]
-            ex = explicit[train]
-            if np.all(np.isfinite(ex)):
-                steps[train] = ex
+            e_tr = epoch[sel]
+            if explicit is not None and np.all(np.isfinite(explicit[sel])):
+                steps[sel] = explicit[sel]
                 t_origin = StepOrigin.logged
                 b.note("train steps: logged in each metrics dict")
             else:
-                chosen = self._bar_steps(before_tr, _counter(r.after, train), e_tr, spe, T)
+                chosen = self._bar_steps(_counter(r.before, sel), _counter(r.after, sel), e_tr, spe, T)
                 if chosen is not None:
-                    steps[train] = chosen
+                    steps[sel] = chosen
+                    del chosen
                     t_origin = StepOrigin.reconstructed
                     bar_used = True
                     b.note("train steps: read from the training progress bar's counter next to each logged dict")
                 else:
                     s, t_origin, how = self._grid_steps(e_tr, spe, L)
-                    steps[train] = s
+                    steps[sel] = s
                     b.note(how)
         # eval / test dicts
         origins = {"eval": StepOrigin.logged, "test": StepOrigin.logged}
@@ -1144,7 +1156,9 @@ class _ConsoleReader:
         eval_steps = float(eval_steps) if isinstance(eval_steps, (int, float)) and eval_steps > 0 else None
         others = np.flatnonzero(base_kind != _KIND_TRAIN)
         if len(others):
-            before = _counter(r.before, np.arange(n))
+            before = _counter(r.before, slice(None))
+            if explicit is None:
+                explicit = np.full(n, np.nan)
             # the last train dict before each other dict (-1: none)
             last_train = np.searchsorted(train, others) - 1
             for counter, (j, lt) in enumerate(zip(others.tolist(), last_train.tolist()), 1):
@@ -1157,7 +1171,6 @@ class _ConsoleReader:
                 if _ORIGIN_RANK[o] > _ORIGIN_RANK[origins[sp]]:
                     origins[sp] = o
             del before
-        del before_tr
         r.before = r.after = array("i")
         self._train_series(r, steps, epoch, train, bar_used or t_origin == StepOrigin.logged)
         # ordinals -> steps
@@ -1246,16 +1259,21 @@ class _ConsoleReader:
     @staticmethod
     def _bar_steps(before: np.ndarray, after: np.ndarray, e: np.ndarray, spe: Optional[float],
                    T: Optional[int]) -> Optional[np.ndarray]:
-        after_f = np.where(np.isfinite(after), after, before)
+        """The bar counters next to each train dict, when they are trustworthy steps.
+        Owns ``before`` and ``after`` (one of them is returned); tests run in slices."""
+        np.copyto(after, before, where=np.isnan(after))  # no redraw seen: the counter before it
+        after_f = after
 
         def valid(s: np.ndarray) -> bool:
-            if not np.all(np.isfinite(s)) or np.any(s < 1):
+            if not _all(lambda x: np.isfinite(x) & (x >= 1), s):
                 return False
-            if len(s) > 1 and not np.all(np.diff(s) > 0):
+            if len(s) > 1 and not _all(lambda a, b: b > a, s[:-1], s[1:]):
                 return False
             if spe is not None:
-                ok = np.isfinite(e)
-                if np.any(np.abs(s[ok] - e[ok] * spe) > _epoch_tol(e[ok]) * spe * 1.1 + 2):
+                def near(x: np.ndarray, ep: np.ndarray) -> np.ndarray:
+                    ok = np.isfinite(ep)
+                    return ~ok | (np.abs(x - ep * spe) <= _epoch_tol(ep) * spe * 1.1 + 2)
+                if not _all(near, s, e):
                     return False
             return True
 
@@ -1263,21 +1281,28 @@ class _ConsoleReader:
             # logging happens every N steps: the steps are multiples of their usual spacing
             if len(s) < 2:
                 return True
-            d = np.diff(s)
-            vals, counts = np.unique(d, return_counts=True)
-            step = vals[np.argmax(counts)]
+            counts: dict[float, int] = {}
+            for i in range(0, len(s) - 1, _CHUNK):
+                hi = min(i + _CHUNK, len(s) - 1)
+                d = s[i + 1:hi + 1] - s[i:hi]
+                vals, cnt = np.unique(d, return_counts=True)
+                for v, c in zip(vals.tolist(), cnt.tolist()):
+                    counts[v] = counts.get(v, 0) + c
+            # the most common spacing; ties go to the smallest, as np.unique + argmax did
+            step = min(counts, key=lambda v: (-counts[v], v))
             if step <= 0:
                 return False
-            ok = (np.mod(s, step) == 0) | (s == 1)
-            if T is not None:
-                ok |= s == T
-            return bool(np.all(ok))
+
+            def fits(x: np.ndarray) -> np.ndarray:
+                ok = (np.mod(x, step) == 0) | (x == 1)
+                return ok | (x == T) if T is not None else ok
+            return _all(fits, s)
 
         va, vb = valid(after_f), valid(before)
         if va and (on_grid(after_f) or not vb or not on_grid(before)):
             return after_f
         if vb:
-            return before.copy()
+            return before
         return None
 
     @staticmethod
