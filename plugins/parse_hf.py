@@ -399,6 +399,7 @@ class _ConsoleReader:
         self._sigs: dict[tuple[str, ...], tuple[bool, bool, bool, bool, bool]] = {}  # dict keys -> their kind
         self._frames: dict[bytes, Any] = {}  # recent frames of the fast path -> what they are
         self._memo: dict[Optional[str], float] = {}  # tqdm rate / elapsed text -> its number
+        self._plain: set[tuple[str, ...]] = set()  # key sets of plain train dicts
 
     def _new_run(self) -> _ConsoleRun:
         r = _ConsoleRun(self.spath)
@@ -512,7 +513,69 @@ class _ConsoleReader:
                     hits.append(hit)
             for h in hits:
                 self._bar(*h)
-        self._dict_bytes(body, lineno)
+        cur = self.cur
+        if body == cur.prev_body and cur.train_n == cur.prev_train_n:
+            cur.duplicates += 1
+            return True
+        d: Any = None
+        if b'"' not in body:
+            try:
+                d = loads_strict(body.replace(b"'", b'"'))
+            except ValueError:
+                d = None
+        if type(d) is not dict:
+            self._dict_bytes(body, lineno)
+            return True
+        cur.prev_body, cur.prev_train_n = body, cur.train_n
+        # a train dict of a known key set, mid-run: what _metrics would do, inlined
+        keys = tuple(d)
+        g = cur.groups.get(keys)
+        e = d.get("epoch")
+        if not (g and type(e) is float and e - e == 0.0 and keys in self._plain and cur.T is not None
+                and not cur.summary_seen and e >= cur.last_train_epoch - 0.011):
+            self._metrics(d, lineno)
+            return True
+        done = 0
+        try:
+            for k, vals in g.cols:
+                v = d[k]
+                if type(v) is bool:
+                    raise TypeError
+                vals.append(v)
+                done += 1
+        except (TypeError, OverflowError):
+            for _, vals in g.cols[:done]:
+                vals.pop()
+            self._metrics(d, lineno)
+            return True
+        i = len(cur.kind)
+        g.idx.append(i)
+        cur.kind.append(_KIND_TRAIN)
+        cur.epoch.append(e)
+        tn = cur.train_n
+        cur.before.append(-1 if tn is None else tn)
+        cur.after.append(-1)
+        if cur.explicit is not None:
+            cur.explicit.append(math.nan)
+        cur.dline.append(lineno)
+        cur.last_dict_line = lineno
+        cur.started = True
+        cur.last_train_epoch = e
+        memo = self._memo
+        rt = cur.train_rate
+        rate = memo.get(rt)
+        if rate is None:
+            rate = _rate(rt)
+            rate = memo[rt] = math.nan if rate is None else rate
+        et = cur.train_elapsed
+        elapsed = memo.get(et)
+        if elapsed is None:
+            elapsed = _seconds(et) if et else None
+            elapsed = memo[et] = math.nan if elapsed is None else elapsed
+        if len(memo) > 4096:
+            memo.clear()
+        cur.rate.append(rate)
+        cur.elapsed.append(elapsed)
         return True
 
     @staticmethod
@@ -703,6 +766,9 @@ class _ConsoleReader:
             sig = (eval_like, test_like, summary_like, train_by_keys, has_step)
             if len(self._sigs) < 256:
                 self._sigs[keys] = sig
+                if (train_by_keys and not (eval_like or test_like or summary_like or has_step)
+                        and "epoch" in d and not ("train_loss" in d and "loss" not in d)):
+                    self._plain.add(keys)  # a plain train dict: the fast path may handle it inline
         else:
             for v in d.values():
                 t = type(v)
