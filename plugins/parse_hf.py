@@ -531,7 +531,7 @@ class _ConsoleReader:
         keys = tuple(d)
         g = cur.groups.get(keys)
         e = d.get("epoch")
-        if not (g and type(e) is float and e - e == 0.0 and keys in self._plain and cur.T is not None
+        if not (g and type(e) is float and e - e == 0.0 and keys in self._plain and (cur.T is not None or not self.bars)
                 and not cur.summary_seen and e >= cur.last_train_epoch - 0.011):
             self._metrics(d, lineno)
             return True
