@@ -400,6 +400,10 @@ class _ConsoleReader:
         self._frames: dict[bytes, Any] = {}  # recent frames of the fast path -> what they are
         self._memo: dict[Optional[str], float] = {}  # tqdm rate / elapsed text -> its number
         self._plain: set[tuple[str, ...]] = set()  # key sets of plain train dicts
+        self._tmpl, self._tmpl_desc = b"", ""  # the last bar frame up to its counter, and its description
+        # the fast path's last frame that _bar applied to the training bar, and in which run
+        self._applied: Any = None
+        self._applied_run: Optional[_ConsoleRun] = None
 
     def _new_run(self) -> _ConsoleRun:
         r = _ConsoleRun(self.spath)
@@ -503,7 +507,7 @@ class _ConsoleReader:
                     continue
                 hit = frames.get(fb)
                 if hit is None:
-                    hit = self._frame_hit(fb)
+                    hit = self._frame_next(fb)
                     if len(frames) > 8:
                         frames.clear()
                     frames[fb] = hit
@@ -512,7 +516,23 @@ class _ConsoleReader:
                 if hit is not True:
                     hits.append(hit)
             for h in hits:
+                cur = self.cur
+                if h is self._applied and cur is self._applied_run:
+                    # the frame _bar just applied, redrawn after a dict (tqdm.write): all it can
+                    # still change is the counter of the dicts waiting for one
+                    self.bar_seq += 1
+                    k = len(cur.kind)
+                    if cur.pending_from < k:
+                        after = cur.after
+                        for i in range(cur.pending_from, k):
+                            after[i] = h[1]
+                        cur.pending_from = k
+                    continue
+                t_before = cur.T
                 self._bar(*h)
+                applied = t_before is not None and t_before == h[2] and (not h[0] or self._desc_ok)
+                self._applied = h if applied else None
+                self._applied_run = cur
         cur = self.cur
         if body == cur.prev_body and cur.train_n == cur.prev_train_n:
             cur.duplicates += 1
@@ -578,6 +598,35 @@ class _ConsoleReader:
         cur.elapsed.append(elapsed)
         return True
 
+    def _frame_next(self, fb: bytes) -> Any:
+        """``_frame_hit`` for the next frame of the bar seen last: the same bytes up to the
+        counter (``  5%|▌    | ``), then ``N/T [E<R, RATE]``, read with plain byte searches.
+        Only frames the pattern would read the same way are taken here; the rest go to it."""
+        if fb.isspace():
+            return True  # tqdm clearing the line before a message
+        pre = self._tmpl
+        if pre and fb.startswith(pre) and fb[-1:] == b"]" and len(fb) < 4000:
+            k = len(pre)
+            sl = fb.find(b"/", k)
+            sp = fb.find(b" [", sl)
+            lt = fb.find(b"<", sp)
+            cm = fb.find(b",", lt)
+            if 0 < sl < sp < lt < cm:
+                nb, tb, eb, remain = fb[k:sl], fb[sl + 1:sp], fb[sp + 2:lt], fb[lt + 1:cm]
+                rb = fb[cm + 1:-1].lstrip()
+                if (nb.isdigit() and tb.isdigit() and len(eb) <= 40 and len(remain) <= 40 and len(rb) <= 40
+                        and b"]" not in eb and b"]" not in remain and b"," not in rb and b"]" not in rb
+                        and fb[k:].isascii()):
+                    return (self._tmpl_desc, int(nb), int(tb), rb.decode(), eb.decode())
+        hit = self._frame_hit(fb)
+        self._tmpl = b""
+        if type(hit) is tuple and hit[0].isspace() and len(fb) < 4000:
+            # the Trainer's own bar (no description): its frames share everything up to the counter
+            m = _BAR_RE_B.search(fb, 0, 4096)
+            if m is not None:
+                self._tmpl, self._tmpl_desc = fb[:m.start("n")], hit[0]
+        return hit
+
     @staticmethod
     def _frame_hit(fb: bytes) -> Any:
         """A frame as ``_line`` reads it: True when blank, the ``_bar`` arguments when it is a
@@ -601,6 +650,7 @@ class _ConsoleReader:
                 None if elapsed is None else elapsed.decode())
 
     def _line(self, lineno: int, raw: bytes) -> None:
+        self._applied = None
         if not raw:
             return
         nested: Optional[list[bool]] = None  # None: no frame carries a cursor-up
