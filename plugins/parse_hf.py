@@ -63,6 +63,8 @@ _BAR_RE = re.compile(
     r"\[(?P<elapsed>[^<\]]{0,40})<(?P<remain>[^,\]]{0,40})(?:,\s*(?P<rate>[^\],]{0,40}))?[^\]]{0,2000}\]"
 )
 _BAR_RE_B = re.compile(_BAR_RE.pattern.encode())  # the same, for the fast path's ASCII frames
+# what follows the counter's prefix in the usual frame; where it matches, _BAR_RE reads the same groups
+_BAR_TAIL_RE = re.compile(rb"(\d+)/(\d+) \[([^<\]]{0,40})<[^,\]]{0,40},\s*([^\],]{0,40})\]")
 _RATE_RE = re.compile(r"([\d.]+)\s*([kMG]?)(it/s|s/it)")
 # Bars whose description says they are a training loop (the Trainer's own bar has none).
 _TRAIN_BAR_DESC = {"", "train", "training", "epoch"}
@@ -605,18 +607,11 @@ class _ConsoleReader:
         if fb.isspace():
             return True  # tqdm clearing the line before a message
         pre = self._tmpl
-        if pre and fb.startswith(pre) and fb[-1:] == b"]" and len(fb) < 4000:
-            k = len(pre)
-            sl = fb.find(b"/", k)
-            sp = fb.find(b" [", sl)
-            lt = fb.find(b"<", sp)
-            cm = fb.find(b",", lt)
-            if 0 < sl < sp < lt < cm:
-                nb, tb, eb, remain = fb[k:sl], fb[sl + 1:sp], fb[sp + 2:lt], fb[lt + 1:cm]
-                rb = fb[cm + 1:-1].lstrip()
-                if (nb.isdigit() and tb.isdigit() and len(eb) <= 40 and len(remain) <= 40 and len(rb) <= 40
-                        and b"]" not in eb and b"]" not in remain and b"," not in rb and b"]" not in rb
-                        and fb[k:].isascii()):
+        if pre and fb.startswith(pre) and len(fb) < 4000:
+            m = _BAR_TAIL_RE.fullmatch(fb, len(pre))
+            if m is not None:
+                nb, tb, eb, rb = m.groups()
+                if eb.isascii() and rb.isascii():
                     return (self._tmpl_desc, int(nb), int(tb), rb.decode(), eb.decode())
         hit = self._frame_hit(fb)
         self._tmpl = b""
