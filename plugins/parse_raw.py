@@ -23,13 +23,19 @@ the run starts a new run (``path#1``, ``path#2``): several runs appended to one 
 """
 from __future__ import annotations
 
+import io
 import math
 import re
+from array import array
+from itertools import compress, count
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
+
 from logcheck import Ending, ParseContext, ParseError, Parser, Run, RunBuilder, Source, StepOrigin, hookimpl
-from logcheck.parsing import clean, iter_lines, last_frame, loads_json, parse_number, parse_pydict, split_rank
+from logcheck.parsing import (MAX_LINE_BYTES, clean, iter_lines_of, last_frame, loads_json, parse_number,
+                              parse_pydict, split_rank)
 
 NAN = math.nan
 
@@ -247,6 +253,7 @@ class _Stream:
         self.metric_lines = 0
         self.origins: dict[tuple[str, str], StepOrigin] = {}
         self.appenders: dict[tuple[str, str], tuple] = {}
+        self.groups: dict[tuple, _Group] = {}
 
     def _new_builder(self) -> RunBuilder:
         b = RunBuilder(self.spath, self.parser.format)
@@ -269,7 +276,7 @@ class _Stream:
         """Call once per metric line before its points: detects restarts and appended runs."""
         last = self.last_step
         if last is not None and step < last:
-            if self.first_step is not None and step <= self.first_step and self.b.has_points():
+            if self.first_step is not None and step <= self.first_step and self.has_points():
                 self.new_run(lineno, last, step)
             else:
                 self.b.note(f"step counter went back from {_fmt(last)} to {_fmt(step)} at line {lineno} "
@@ -289,6 +296,7 @@ class _Stream:
         self.finish_run(restarted=True)
         self.runs.append(self.b)
         self.appenders = {}
+        self.groups = {}
         self.crash = None
         self.tb_line = None
         self.b = self._new_builder()
@@ -317,6 +325,106 @@ class _Stream:
             self.appenders[(split, name)] = (cols.step.append, cols.value.append, cols.epoch.append,
                                              cols.line.append)
         self.origins[(split, name)] = origin
+
+    def has_points(self) -> bool:
+        return self.b.has_points() or any(len(g.step) for g in self.groups.values())
+
+    # -- series logged together (one line shape): shared step and line columns --------------------
+    def group(self, names: tuple) -> "_Group":
+        g = self.groups.get(names)
+        if g is None:
+            g = self.groups[names] = _Group(names)
+        return g
+
+    def _register(self, g: "_Group", values: Any, step: float, n: int) -> None:
+        """Give the builder an (empty) entry for each series of ``g`` at its first point, so series
+        keep the order in which they were first logged; the points stay in ``g`` until the run ends."""
+        b = self.b
+        for k in sorted(g.pending):
+            if values[k] is None:
+                continue
+            split, name, key = g.names[k]
+            if b.columns(split, name) is None:
+                b.add(split, name, step, 0.0, NAN, n, key)
+                cols = b.columns(split, name)
+                del cols.step[:], cols.value[:], cols.epoch[:], cols.line[:]
+                self.origins.setdefault((split, name), StepOrigin.logged)
+            g.pending.discard(k)
+
+    def add_group(self, names: tuple, step: float, n: int, values: tuple) -> None:
+        """Append one line of series logged together (``None``: this line lacks that series)."""
+        g = self.groups.get(names)
+        if g is None:
+            g = self.group(names)
+        if g.pending:
+            self._register(g, values, step, n)
+        i = len(g.step)
+        g.step.append(step)
+        g.line.append(n)
+        for k, v in enumerate(values):
+            if v is None:
+                g.missing[k].append(i)
+                v = NAN
+            g.values[k].append(v)
+        if g.names[0][0] == "train":
+            self.b.last_step = step
+
+    def add_group_bulk(self, names: tuple, step: np.ndarray, line: np.ndarray, values: list) -> None:
+        """Append many lines of one shape at once (numpy columns, all values present)."""
+        g = self.group(names)
+        if g.pending:
+            self._register(g, [0.0] * len(names), float(step[0]), int(line[0]))
+        g.step.frombytes(memoryview(step).cast("B"))
+        g.line.frombytes(memoryview(line).cast("B"))
+        for col, v in zip(g.values, values):
+            col.frombytes(memoryview(v).cast("B"))
+
+    def flush_groups(self) -> None:
+        """Hand the grouped columns to the builder: series of one group share its step/line arrays."""
+        groups = [g for g in self.groups.values() if len(g.step)]
+        self.groups = {}
+        if not groups:
+            return
+        b = self.b
+        last_step = b.last_step  # set_columns moves it to each train series' end; the run's own stays
+        nan = np.broadcast_to(np.float64(NAN), (max(len(g.step) for g in groups),))  # no memory per point
+        pieces: dict[tuple[str, str], list] = {}
+        for g in groups:
+            step = np.frombuffer(g.step, dtype=np.float64)
+            line = np.frombuffer(g.line, dtype=np.int32)
+            epoch = nan[: len(step)]
+            for (split, name, _key), col, miss in zip(g.names, g.values, g.missing):
+                value = np.frombuffer(col, dtype=np.float64)
+                if miss:
+                    if len(miss) == len(value):
+                        continue
+                    if miss[-1] == len(miss) - 1:  # missing only at the start (nanoGPT's first mfu values)
+                        k = len(miss)
+                        pieces.setdefault((split, name), []).append((step[k:], value[k:], epoch[k:], line[k:]))
+                        continue
+                    keep = np.ones(len(value), dtype=bool)
+                    keep[miss] = False
+                    pieces.setdefault((split, name), []).append((step[keep], value[keep], epoch[keep], line[keep]))
+                    continue
+                pieces.setdefault((split, name), []).append((step, value, epoch, line))
+        for (split, name), parts in pieces.items():
+            cols = b.columns(split, name)
+            key = cols.key if cols is not None else name
+            if cols is not None and len(cols.value):  # points added one by one (other line shapes)
+                parts = [(np.frombuffer(cols.step, dtype=np.float64), np.frombuffer(cols.value, dtype=np.float64),
+                          np.frombuffer(cols.epoch, dtype=np.float64), np.frombuffer(cols.line, dtype=np.int64)),
+                         *parts]
+            if len(parts) == 1:
+                st_, va, ep, ln = parts[0]
+            else:  # several pieces: back into file order (stable: one line's points keep their order)
+                ln = np.concatenate([p[3].astype(np.int64) for p in parts])
+                order = np.argsort(ln, kind="stable")
+                ln = ln[order]
+                st_ = np.concatenate([p[0] for p in parts])[order]
+                va = np.concatenate([p[1] for p in parts])[order]
+                ep = np.concatenate([p[2] for p in parts])[order]
+            b.set_columns(split, name, st_, va, ep, ln, key=key)
+        b.last_step = last_step
 
     def epoch_seen(self, epoch: float, total: Optional[float]) -> None:
         if self.first_epoch is None:
@@ -395,6 +503,7 @@ class _Stream:
     # -- end ----------------------------------------------------------------------
     def finish_run(self, restarted: bool = False) -> None:
         b = self.b
+        self.flush_groups()
         self.parser.on_finish(self)
         for (split, name), origin in self.origins.items():
             cols = b.columns(split, name)
@@ -444,6 +553,20 @@ class _Stream:
         return out
 
 
+class _Group:
+    """Series printed together on one line shape (``iter N: loss X, time Y, mfu Z``): one step and one
+    line column for all of them, a value column each. ``missing[k]``: rows where series ``k`` was absent."""
+    __slots__ = ("names", "step", "line", "values", "missing", "pending")
+
+    def __init__(self, names: tuple):
+        self.names = names  # ((split, name, key), ...)
+        self.step = array("d")
+        self.line = array("i")
+        self.values = [array("d") for _ in names]
+        self.missing: list[list[int]] = [[] for _ in names]
+        self.pending = set(range(len(names)))  # series not yet given an entry in the builder
+
+
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
@@ -486,6 +609,26 @@ def head_is_text(head: bytes, allow_some_nul: bool = False) -> bool:
     return bad == 0 and high < len(sample) * 0.3
 
 
+_BLOCK = 1 << 20  # read size; blocks end at a line end
+_FAST_BLOCK_MIN = 4096  # smaller blocks go line by line (a small file gains nothing)
+
+
+class _OneLine:
+    """``readline`` over a file that stops after the first ``\n``: one long line in pieces."""
+
+    def __init__(self, f: Any):
+        self.f = f
+        self.done = False
+
+    def readline(self, size: int) -> bytes:
+        if self.done:
+            return b""
+        chunk = self.f.readline(size)
+        if chunk[-1:] == b"\n" or not chunk:
+            self.done = True
+        return chunk
+
+
 class _RawParser(Parser):
     format = "raw"
 
@@ -501,23 +644,7 @@ class _RawParser(Parser):
         st = _Stream(self, path)
         self.on_new_run(st)
         try:
-            n = 0
-            fast = self.fast_line
-            for n, raw in iter_lines(path):
-                if not raw:
-                    continue
-                if fast is not None and fast(st, n, raw):
-                    continue
-                text = raw.decode("utf-8", "replace")
-                if "\x1b" in text or "\x00" in text:
-                    text = clean(raw)
-                if "\r" in text:
-                    text = last_frame(text)
-                rank = None
-                if text[:1] in "[(0123456789":
-                    rank, text = split_rank(text)
-                self.line(st, n, text, rank)
-            st.lines = n
+            st.lines = self._read(st, path)
             return st.result()
         except ParseError:
             raise
@@ -526,9 +653,86 @@ class _RawParser(Parser):
         except Exception as e:  # the contract: nothing but ParseError leaves a parser
             raise ParseError(f"{path}: {self.name} parser failed: {type(e).__name__}: {e}") from e
 
+    def _read(self, st: _Stream, path: Path) -> int:
+        """Read the file in blocks of whole lines; the same lines and numbers as ``iter_lines``."""
+        n = 0
+        block = self.fast_block or self._block
+        size = _BLOCK
+        with open(path, "rb") as f:
+            read = f.read
+            while True:
+                buf = read(size)
+                if not buf:
+                    return n
+                cut = buf.rfind(b"\n")
+                if cut < 0:
+                    n += 1
+                    if len(buf) < size:  # the last line, without a newline
+                        self._one(st, n, buf, False)
+                        return n
+                    # a line longer than a block: in pieces, as iter_lines gives it
+                    f.seek(-len(buf), 1)
+                    for _k, piece in iter_lines_of(_OneLine(f), MAX_LINE_BYTES):
+                        if piece:
+                            self._dispatch(st, n, piece)
+                    continue
+                if cut + 1 < len(buf):
+                    f.seek(cut + 1 - len(buf), 1)
+                    buf = buf[: cut + 1]
+                n = block(st, n, buf)
+
+    def _block(self, st: _Stream, n: int, buf: bytes) -> int:
+        """Whole ``\n``-terminated lines; returns the number of the last one."""
+        lines = buf.split(b"\n")
+        lines.pop()
+        fast = self.fast_line
+        text_line = self._text_line
+        if b"\r" in buf or len(buf) > MAX_LINE_BYTES:
+            one = self._one
+            for raw in lines:
+                n += 1
+                if raw:
+                    one(st, n, raw, True)
+            return n
+        for raw in lines:
+            n += 1
+            if raw and (fast is None or not fast(st, n, raw)):
+                text_line(st, n, raw)
+        return n
+
+    def _one(self, st: _Stream, n: int, raw: bytes, terminated: bool) -> None:
+        """One line as read (without its ``\n``): long ones in pieces, a ``\r`` before the ``\n`` dropped."""
+        if len(raw) + terminated > MAX_LINE_BYTES:
+            for _k, piece in iter_lines_of(io.BytesIO(raw + b"\n" if terminated else raw), MAX_LINE_BYTES):
+                if piece:
+                    self._dispatch(st, n, piece)
+            return
+        if terminated and raw[-1:] == b"\r":
+            raw = raw[:-1]
+        if raw:
+            self._dispatch(st, n, raw)
+
+    def _dispatch(self, st: _Stream, n: int, raw: bytes) -> None:
+        fast = self.fast_line
+        if fast is None or not fast(st, n, raw):
+            self._text_line(st, n, raw)
+
+    def _text_line(self, st: _Stream, n: int, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace")
+        if "\x1b" in text or "\x00" in text:
+            text = clean(raw)
+        if "\r" in text:
+            text = last_frame(text)
+        rank = None
+        if text[:1] in "[(0123456789":
+            rank, text = split_rank(text)
+        self.line(st, n, text, rank)
+
     # hooks for subclasses
     #: ``fast_line(st, n, raw_bytes) -> bool``: handles the dense metric line of a format before decoding
     fast_line: Any = None
+    #: ``fast_block(st, n, block) -> n``: handles a block of whole lines (numbered from ``n + 1``) at once
+    fast_block: Any = None
 
     def on_new_run(self, st: _Stream) -> None:
         pass
@@ -562,7 +766,6 @@ _NANO_SNIFF = re.compile(
     rb"|\d+ (?:train|val) \d+\.\d+\s*$|step:\d+/\d+ (?:train|val)_loss:|\[train\] iter \d+: loss|\[eval\] iter \d+: train)"
 )
 _ITER3 = (("train", "loss", "loss"), ("train", "step_time_ms", "time"), ("train", "mfu", "mfu"))
-_ITER2 = _ITER3[:2]
 _BUILD5 = (("train", "loss", "loss"), ("train", "learning_rate", "lr"), ("train", "grad_norm", "norm"),
            ("train", "step_time_ms", "dt"), ("train", "tokens_per_sec", "tok/sec"))
 _LOGTXT1 = (("train", "loss", "train"),)
@@ -580,6 +783,62 @@ _BUILD_STEP_B = re.compile(
 _LOGTXT_TRAIN_B = re.compile(rb"(\d+) train (\S+)\s*$")
 
 
+_DIGITS = b"0123456789."
+_NUMBERS_ONLY = bytes(c if c in _DIGITS else 32 for c in range(256))  # every other byte -> space
+
+
+class _LineShape:
+    """A line shape with plain decimal numbers (``iter {}: loss {}, time {}ms, mfu {}%``), read for a
+    run of lines at once.
+
+    Lines whose text without digits and dots is the template's are candidates. A run of them is read
+    in one go: every other byte becomes a space and the numbers come out of ``split()`` and ``float()``
+    (the same ``float`` of the same bytes as the per-line regex path). The run is taken only when the
+    template filled with those numbers gives back its exact bytes (so every field holds one number
+    and nothing else holds any), integer fields have no dot and every number is readable; otherwise
+    it is left to the per-line path.
+    """
+
+    def __init__(self, fmt: bytes, int_fields: tuple = ()):
+        parts = fmt.split(b"{}")
+        self.skeleton = b"".join(parts)
+        self.k = len(parts) - 1
+        self.first, self.last = parts[0], parts[-1]
+        self.between = [*parts[1:-1], parts[-1] + b"\n" + parts[0]]  # the text after each field
+        self.int_fields = int_fields
+
+    def other_lines(self, buf: bytes) -> list[int]:
+        """The (0-based) lines of ``buf`` (``\\n``-ended) that do not have the shape."""
+        skel = buf.translate(None, _DIGITS).split(b"\n")
+        skel.pop()
+        return list(compress(count(), map(self.skeleton.__ne__, skel)))
+
+    def values(self, seg: bytes, nlines: int) -> Optional[np.ndarray]:
+        """``values[field]`` for ``nlines`` lines of the shape joined by ``\\n``; None when any is not plain."""
+        k = self.k
+        tokens = seg.translate(_NUMBERS_ONLY).split()
+        nt = len(tokens)
+        if nt != k * nlines:
+            return None
+        rebuilt: list = [self.first] * (2 * nt + 1)
+        rebuilt[1::2] = tokens
+        rebuilt[2::2] = self.between * nlines
+        rebuilt[-1] = self.last
+        if b"".join(rebuilt) != seg:
+            return None
+        for f in self.int_fields:
+            if b"." in b"".join(tokens[f::k]):
+                return None
+        try:
+            vals = np.fromiter(map(float, tokens), dtype=np.float64, count=nt)
+        except ValueError:  # "1.2.3", "."
+            return None
+        return vals.reshape(nlines, k).T.copy()
+
+
+_ITER_SHAPE = _LineShape(b"iter {}: loss {}, time {}ms, mfu {}%", int_fields=(0,))
+
+
 def _bfloat(b: bytes) -> float:
     try:
         return float(b)
@@ -591,27 +850,6 @@ class NanoGPTParser(_RawParser):
     name = "nanogpt"
     framework = "nanogpt"
     description = "nanoGPT / build-nanogpt / modded-nanogpt stdout and log.txt"
-
-    def on_new_run(self, st: _Stream) -> None:
-        st.nano_ap = {}  # type: ignore[attr-defined]
-        st.nano_iter = None  # type: ignore[attr-defined]
-
-    def _aps(self, st: _Stream, names: tuple, n: int, step: float, values: tuple) -> None:
-        """Append one dense line; the first time through st.add, then via cached appenders."""
-        cache = st.nano_ap  # type: ignore[attr-defined]
-        aps = cache.get(names)
-        if aps is None:
-            for (split, name, key), v in zip(names, values):
-                st.add(split, name, step, v, n, key=key)
-            aps = tuple(st.appenders.get((split, name)) for split, name, _k in names)
-            if all(a is not None for a in aps):
-                cache[names] = aps
-            return
-        for a, v in zip(aps, values):
-            a[0](step)
-            a[1](v)
-            a[2](NAN)
-            a[3](n)
 
     def _fast_step(self, st: _Stream, step: float, n: int) -> None:
         last = st.last_step
@@ -630,31 +868,10 @@ class NanoGPTParser(_RawParser):
                 return False
             step, loss, ms, mfu = m.groups()
             step = float(step)
-            ap = st.nano_iter  # type: ignore[attr-defined]
-            last = st.last_step
-            if ap is not None and last is not None and step >= last and st.crash is None and mfu is not None \
-                    and mfu != b"-100.00":
-                # the dense path: 3 series x 4 columns, appended directly
-                try:
-                    lv, mv, fv = float(loss), float(ms), float(mfu)
-                except ValueError:
-                    lv, mv, fv = _bfloat(loss), _bfloat(ms), _bfloat(mfu)
-                st.last_step = step
-                st.b.last_step = step
-                st.metric_lines += 1
-                ap[0](step), ap[1](lv), ap[2](NAN), ap[3](n)
-                ap[4](step), ap[5](mv), ap[6](NAN), ap[7](n)
-                ap[8](step), ap[9](fv), ap[10](NAN), ap[11](n)
-                return True
             self._fast_step(st, step, n)
-            mfu = m.group(4)
-            if mfu is not None and mfu != b"-100.00":  # nanoGPT's "not measured yet"
-                self._aps(st, _ITER3, n, step, (_bfloat(m.group(2)), _bfloat(m.group(3)), _bfloat(mfu)))
-            else:
-                self._aps(st, _ITER2, n, step, (_bfloat(m.group(2)), _bfloat(m.group(3))))
-            aps = st.nano_ap.get(_ITER3)  # type: ignore[attr-defined]
-            if aps is not None and st.nano_iter is None:  # type: ignore[attr-defined]
-                st.nano_iter = tuple(f for a in aps for f in a)  # type: ignore[attr-defined]
+            st.add_group(_ITER3, step, n, (
+                _bfloat(loss), _bfloat(ms),
+                _bfloat(mfu) if mfu is not None and mfu != b"-100.00" else None))  # -100: "not measured yet"
             return True
         if c == b"s" and raw[:5] == b"step ":
             m = _BUILD_STEP_B.match(raw)
@@ -662,8 +879,8 @@ class NanoGPTParser(_RawParser):
                 return False
             step = float(m.group(1))
             self._fast_step(st, step, n)
-            self._aps(st, _BUILD5, n, step, (_bfloat(m.group(2)), _bfloat(m.group(3)), _bfloat(m.group(4)),
-                                              _bfloat(m.group(5)), _bfloat(m.group(6))))
+            st.add_group(_BUILD5, step, n, (_bfloat(m.group(2)), _bfloat(m.group(3)), _bfloat(m.group(4)),
+                                            _bfloat(m.group(5)), _bfloat(m.group(6))))
             return True
         if b"0" <= c <= b"9":
             m = _LOGTXT_TRAIN_B.match(raw)
@@ -671,9 +888,59 @@ class NanoGPTParser(_RawParser):
                 return False
             step = float(m.group(1))
             self._fast_step(st, step, n)
-            self._aps(st, _LOGTXT1, n, step, (_bfloat(m.group(2)),))
+            st.add_group(_LOGTXT1, step, n, (_bfloat(m.group(2)),))
             return True
         return False
+
+    def fast_block(self, st: _Stream, n: int, buf: bytes) -> int:  # type: ignore[override]
+        """A block of whole lines: runs of ``iter N: loss X, time Yms, mfu Z%`` lines at once, every
+        other line (and any run that is not plain numbers) one by one."""
+        if (len(buf) < _FAST_BLOCK_MIN or len(buf) > MAX_LINE_BYTES or b"iter " not in buf or b"\r" in buf
+                or n + len(buf) >= 2**31):
+            return self._block(st, n, buf)
+        shape = _ITER_SHAPE
+        bad = shape.other_lines(buf)
+        lines = buf.split(b"\n")
+        lines.pop()
+        total = len(lines)
+        if len(bad) == total:
+            return self._block(st, n, buf)
+        dispatch = self._dispatch
+        i = 0
+        bad.append(total)
+        for z in bad:
+            if z > i:  # lines i..z-1 have the shape
+                vals = shape.values(b"\n".join(lines[i:z]), z - i)
+                if vals is not None:
+                    self._iter_run(st, n + 1 + i, lines[i:z], vals)
+                else:
+                    for j in range(i, z):
+                        dispatch(st, n + 1 + j, lines[j])
+            if z < total and lines[z]:
+                dispatch(st, n + 1 + z, lines[z])
+            i = z + 1
+        return n + total
+
+    def _iter_run(self, st: _Stream, n: int, lines: list, vals: np.ndarray) -> None:
+        """Consecutive ``iter`` lines from line ``n``: appended in bulk while the step does not go back."""
+        steps = vals[0]
+        m = len(lines)
+        r = 0
+        while r < m:
+            last = st.last_step
+            if st.crash is None and last is not None and steps[r] >= last:
+                back = np.flatnonzero(steps[r + 1:] < steps[r:-1])
+                r2 = r + 1 + int(back[0]) if len(back) else m
+                step = float(steps[r2 - 1])
+                st.last_step = step
+                st.b.last_step = step
+                st.metric_lines += r2 - r
+                st.add_group_bulk(_ITER3, steps[r:r2], np.arange(n + r, n + r2, dtype=np.int32),
+                                  [vals[1][r:r2], vals[2][r:r2], vals[3][r:r2]])
+                r = r2
+            else:  # the first line, a step that goes back, a line after an error: the per-line rules
+                self.fast_line(st, n + r, lines[r])
+                r += 1
 
     def sniff(self, path: Path, head: bytes) -> float:
         if not head or b"\x00" in head[:_BINARY_CHECK]:

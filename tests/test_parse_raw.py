@@ -730,3 +730,178 @@ def test_timestamp_prefixed_nanogpt_and_megatron(tmp_path):
     assert pts(r, "train/nan_iterations") == [(100, 0), (200, 1)]
     assert pts(r, "eval/loss") == [(200, 6.1)] and pts(r, "eval/perplexity") == [(200, 450.0)]
     assert r.ending is Ending.completed
+
+
+# ---------------------------------------------------------------------------
+# Fast paths (block reader, nanoGPT iter lines read a block at a time) == the general path
+# ---------------------------------------------------------------------------
+
+import logcheck.plugins.parse_raw as parse_raw  # noqa: E402
+from logcheck.parsing import iter_lines  # noqa: E402
+
+
+def _variants(cls):
+    """The parser as shipped, without its block path, and with no fast path at all."""
+    full = cls()
+    per_line = cls()
+    per_line.fast_block = None
+    general = cls()
+    general.fast_block = None
+    general.fast_line = None
+    return full, per_line, general
+
+
+def _runs(parser, path):
+    try:
+        res = parser.parse(path, ParseContext())
+    except ParseError as e:
+        return f"ParseError: {e}"
+    return list(res) if isinstance(res, list) else [res]
+
+
+def assert_same_runs(a, b):
+    if isinstance(a, str) or isinstance(b, str):
+        assert a == b
+        return
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert list(x.series) == list(y.series)  # same series, first-logged order
+        for k, s in x.series.items():
+            t = y.series[k]
+            assert (s.key, s.step_origin, s.source) == (t.key, t.step_origin, t.source), k
+            for f in ("step", "value", "epoch", "line"):
+                u, v = getattr(s, f), getattr(t, f)
+                assert u.shape == v.shape and np.array_equal(u, v, equal_nan=True), f"{k}.{f}"
+        assert x.model_dump(exclude={"series"}) == y.model_dump(exclude={"series"})
+
+
+def assert_paths_agree(cls, path):
+    full, per_line, general = (_runs(p, path) for p in _variants(cls))
+    assert_same_runs(full, general)
+    assert_same_runs(per_line, general)
+    return full
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of a few lines, so that small inputs cross many block ends and take the block path."""
+    monkeypatch.setattr(parse_raw, "_BLOCK", 257)
+    monkeypatch.setattr(parse_raw, "_FAST_BLOCK_MIN", 0)
+
+
+@needs_corpus
+@pytest.mark.parametrize("rel", _raw_files())
+def test_fast_paths_equal_general_path_on_corpus(rel, monkeypatch):
+    path = CORPUS / rel
+    parser = PARSERS[sniff_winner(path)]
+    shipped = _runs(parser, path)  # default blocks
+    monkeypatch.setattr(parse_raw, "_BLOCK", 257)
+    monkeypatch.setattr(parse_raw, "_FAST_BLOCK_MIN", 0)
+    assert_same_runs(_runs(parser, path), shipped)  # many block ends: the same lines
+    if isinstance(parser, NanoGPTParser) or path.stat().st_size < 300_000:
+        assert_paths_agree(NanoGPTParser, path)  # also on logs the nanoGPT block path does not expect
+
+
+@needs_corpus
+def test_fast_paths_on_a_big_real_nanogpt_log(tmp_path):
+    """A real nanoGPT log repeated 40 times (> 1 MiB, default blocks): 40 appended runs, each with
+    nanoGPT's "mfu -100.00%" first iterations and eval lines between the dense ones."""
+    src = (CORPUS / "raw_nanogpt/nanogpt_gpt2_owt_10k_iters.log").read_bytes()
+    p = tmp_path / "owt_x40.log"
+    p.write_bytes(src * 40)
+    runs = assert_paths_agree(NanoGPTParser, p)
+    assert len(runs) == 40 and p.stat().st_size > parse_raw._BLOCK
+    first = runs[0].series
+    # the line column is shared by the three series of the iter line, mfu without its -100 rows
+    assert first["train/loss"].line.base is first["train/step_time_ms"].line.base
+    assert len(first["train/mfu"]) < len(first["train/loss"])
+
+
+# "{s}": the step of the dense line before, so that only the line's own shape decides its path
+_EDGE_LINES = [
+    "iter {s}:1 loss , time 3.00ms, mfu 2.00%",  # an empty field, an extra number: not an iter line
+    "it3er {s}: loss 1.0000, time 2.00ms, mfu 3.00%",
+    "iter {s}.5: loss 2.0000, time 3.00ms, mfu 4.00%",  # a step with a dot
+    "iter {s}: loss 1.2.3, time 3.00ms, mfu 4.00%",  # unreadable number
+    "iter {s}: loss ., time 3.00ms, mfu 4.00%",
+    "iter {s}: loss nan, time 3.00ms, mfu 4.00%",
+    "iter {s}: loss inf, time 3.00ms, mfu 4.00%",
+    "iter {s}: loss 2.0000, time 3.00ms, mfu -100.00%",  # nanoGPT's "not measured yet"
+    "iter {s}: loss 2.0000, time 3.00ms",
+    "iter {s}: loss 007.50, time 3.ms, mfu .5%",
+    "iter {s}: loss 1234567890.123456789012, time 3.00ms, mfu 4.00%",  # more digits than a double holds
+    "iter {s}: loss 2.0000, time 3.00ms, mfu 4.00%  ",
+    "iter 2: loss 2.0000, time 3.00ms, mfu 4.00%",  # the step goes back
+    "iter 0: loss 2.0000, time 3.00ms, mfu 4.00%",  # back to the first step: a new run
+    "Traceback (most recent call last):",
+    "RuntimeError: CUDA error",
+    "step {s}: train loss 2.1000, val loss 2.2000",
+    "[rank1]: iter {s}: loss 2.0000, time 3.00ms, mfu 4.00%",
+    "2024-01-01 12:00:00 - INFO - iter {s}: loss 2.0000, time 3.00ms, mfu 4.00%",
+    "iter {s}: loss 2.0000, time 3.00ms, mfu 4.00%\x00",
+    "iter {s}: loss 2.0000, time 3.00ms, mfu 4.00%\r",
+    "",
+    "some text with iter in it and numbers 1 2 3",
+]
+
+
+def _dense(start: int, count: int) -> list[str]:
+    return [f"iter {i}: loss {2 + 1 / (i + 1):.4f}, time {100 + i % 7:.2f}ms, mfu {30 + i % 3:.2f}%"
+            for i in range(start, start + count)]
+
+
+@pytest.mark.parametrize("edge", range(len(_EDGE_LINES)))
+def test_fast_paths_agree_on_edge_lines(tmp_path, small_blocks, edge):
+    e = _EDGE_LINES[edge]
+    lines = _dense(0, 30) + [e.format(s=29)] + _dense(30, 30) + [e.format(s=59)] + _dense(60, 5)
+    p = tmp_path / "edge.log"
+    p.write_bytes("\n".join(lines).encode("utf-8"))  # no final newline
+    runs = assert_paths_agree(NanoGPTParser, p)
+    assert isinstance(runs, list) and sum(len(r.series["train/loss"]) for r in runs) >= 65
+
+
+@PROP
+@given(st.lists(st.sampled_from(_EDGE_LINES).map(lambda e: e.format(s=7)) | st.integers(0, 40).map(lambda i: _dense(i, 1)[0]),
+                min_size=1, max_size=60),
+       st.sampled_from([b"\n", b"\r\n"]))
+def test_property_fast_paths_agree(tmp_path, lines, eol):
+    p = tmp_path / "prop.log"
+    p.write_bytes(eol.join(ln.encode("utf-8") for ln in lines) + eol)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parse_raw, "_BLOCK", 200)
+        mp.setattr(parse_raw, "_FAST_BLOCK_MIN", 0)
+        assert_paths_agree(NanoGPTParser, p)
+
+
+class _Recorder(parse_raw._RawParser):
+    name = "recorder"
+
+    def line(self, st, n, text, rank):
+        st.seen.append((n, text))
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_block_reader_gives_the_lines_of_iter_lines(tmp_path, monkeypatch, block):
+    """Line numbers, CRLF, empty lines, a line longer than MAX_LINE_BYTES (in pieces), no final newline."""
+    monkeypatch.setattr(parse_raw, "_BLOCK", block)
+    long = b"x" * (parse_raw.MAX_LINE_BYTES + 10) + b"\r"
+    data = b"a\r\n\nb c\r\n" + long + b"\n" + b"y" * (parse_raw.MAX_LINE_BYTES - 1) + b"\r\nlast\r"
+    p = tmp_path / "lines.log"
+    p.write_bytes(data)
+    rec = _Recorder()
+    seen = []
+    orig = parse_raw._Stream.__init__
+
+    def init(self, *a, **k):
+        orig(self, *a, **k)
+        self.seen = seen
+
+    monkeypatch.setattr(parse_raw._Stream, "__init__", init)
+    run = rec.parse(p, ParseContext())
+    expected = []
+    for n, raw in iter_lines(p):
+        if raw:
+            text = raw.decode("utf-8", "replace")
+            expected.append((n, parse_raw.last_frame(text) if "\r" in text else text))
+    assert seen == expected
+    assert run.sources[0].lines == max(n for n, _ in iter_lines(p)) == 6
