@@ -237,13 +237,22 @@ def plugins_command(plugins: tuple[str, ...]) -> None:
     sys.exit(EXIT_PLUGIN if pm.failures else EXIT_OK)
 
 
+BACKEND_COMMANDS = ("train", "generate")
+
+
+def _needs_backend(args: list[str]) -> bool:
+    """Only ``logcheck train|generate ...`` and the top-level help use the backend's commands; checking
+    a log does not pay for importing them (~10 ms)."""
+    return bool(args) and args[0] in (*BACKEND_COMMANDS, "--help", "-h")
+
+
 def _attach_backend() -> None:
     """``logcheck train`` and ``logcheck generate``: the backend's CLI imports only click at module level."""
     try:
         from logcheck.backends import cli as backend_cli
     except Exception:  # the backend package is optional at run time
         return
-    for name, attr in (("train", "train_command"), ("generate", "generate_command")):
+    for name, attr in zip(BACKEND_COMMANDS, ("train_command", "generate_command")):
         cmd = getattr(backend_cli, attr, None)
         if cmd is not None and name not in cli.commands:
             cli.add_command(cmd, name)
@@ -251,8 +260,9 @@ def _attach_backend() -> None:
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point: every error becomes one line and an exit code."""
-    _attach_backend()
     args = list(sys.argv[1:] if argv is None else argv)
+    if _needs_backend(args):
+        _attach_backend()
     show_tb = "--traceback" in args
     try:
         cli.main(args=args, prog_name="logcheck", standalone_mode=False)

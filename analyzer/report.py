@@ -231,12 +231,30 @@ def run_to_json(rr: RunReport) -> dict[str, Any]:
 
 
 def downsample(step: np.ndarray, value: np.ndarray, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` bin means of the curve: step mean and NaN-skipping value mean (NaN where no finite point)."""
     if len(step) <= n:
         return step, value
     edges = np.linspace(0, len(step), n + 1).astype(int)
+    if step.dtype == np.float64 and value.dtype == np.float64:
+        return _downsample_f64(step, value, edges)
     s = np.array([step[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
     v = np.array([np.nanmean(value[a:b]) if np.isfinite(value[a:b]).any() else np.nan
                   for a, b in zip(edges[:-1], edges[1:])])
+    return s, v
+
+
+def _downsample_f64(step: np.ndarray, value: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same numbers as the per-bin ``mean``/``nanmean`` (bit for bit: the same ``np.add.reduce`` over
+    the same contiguous values, divided by the same count), without ``nanmean``'s per-bin copies
+    (20-40 ms a report on a 100k-point curve)."""
+    bounds = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+    add = np.add.reduce
+    s = np.array([add(step[a:b]) / (b - a) for a, b in bounds])
+    nan = np.isnan(value)
+    filled = np.where(nan, 0.0, value)  # nanmean's own replacement
+    kept = np.add.reduceat(~nan, edges[:-1], dtype=np.intp).tolist()  # bins are never empty here
+    finite = np.logical_or.reduceat(np.isfinite(value), edges[:-1]).tolist()
+    v = np.array([add(filled[a:b]) / k if f else np.nan for (a, b), k, f in zip(bounds, kept, finite)])
     return s, v
 
 

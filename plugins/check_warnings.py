@@ -161,7 +161,8 @@ def classify(text: str) -> tuple[Optional[KnownMessage], Optional[re.Match]]:
     return None, None
 
 
-_KEY_RX = re.compile(r"'([^']+)'|\"([^\"]+)\"")
+# Patterns of the rarer paths compile on first use (kb.LazyPattern): every run imports this module.
+_KEY_RX = kb.LazyPattern(r"'([^']+)'|\"([^\"]+)\"")
 
 
 def parse_key_list(text: str) -> tuple[list[str], bool]:
@@ -174,15 +175,15 @@ def parse_key_list(text: str) -> tuple[list[str], bool]:
 
 
 # Keys may hold merged layer indices with spaces: "model.layers.{0, 1, 2}.mlp.up_proj.weight".
-_REPORT_ROW = re.compile(r"^[ \t]*([^|\n]+?)[ \t]*\|[ \t]*(MISSING|UNEXPECTED|MISMATCH)\b", re.MULTILINE)
+_REPORT_ROW = kb.LazyPattern(r"^[ \t]*([^|\n]+?)[ \t]*\|[ \t]*(MISSING|UNEXPECTED|MISMATCH)\b", re.MULTILINE)
 
 
 # ---------------------------------------------------------------------------
 # What the log says about the model
 # ---------------------------------------------------------------------------
 
-_TIE_FLAG = re.compile(r"[\"']?tie_word_embeddings[\"']?\s*[:=]\s*[\"']?(true|false)", re.IGNORECASE)
-_MODEL_HINT_LINE = re.compile(
+_TIE_FLAG = kb.LazyPattern(r"[\"']?tie_word_embeddings[\"']?\s*[:=]\s*[\"']?(true|false)", re.IGNORECASE)
+_MODEL_HINT_LINE = kb.LazyPattern(
     r"model_type|architectures|_name_or_path|model_name|loading (?:weights|configuration) file|"
     r"LOAD REPORT|Some weights of|Model config|from_pretrained", re.IGNORECASE)
 
@@ -490,7 +491,7 @@ def _tie_reason(model: ModelEvidence, tied: list[str]) -> str:
 # ---------------------------------------------------------------------------
 
 
-_PY_WARNING_AT = re.compile(r"(?<!\S)\S+?\.py:\d+: \w*(?:Warning|Error)\b")
+_PY_WARNING_AT = kb.LazyPattern(r"(?<!\S)\S+?\.py:\d+: \w*(?:Warning|Error)\b")
 
 
 def _first_line(text: str, limit: int = 160) -> str:

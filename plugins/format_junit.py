@@ -17,18 +17,33 @@ cannot hold (ANSI escapes, NUL) are written as ``\\xNN``.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from logcheck import Finding, OutputFormat, Severity, Status, hookimpl
 from logcheck.report import Report, RunReport, ordered_results
 
-_XML_INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
+# xml.etree and this regex (10 ms to compile: its class spans the astral planes) are loaded on the
+# first render, not when the plugin registers: every logcheck run imports this module.
+
+
+@lru_cache(maxsize=None)
+def _xml_invalid() -> re.Pattern:
+    return re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _et():  # -> the xml.etree.ElementTree module
+    import xml.etree.ElementTree
+
+    return xml.etree.ElementTree
 
 
 def xml_text(value: Any) -> str:
     """Text XML 1.0 can carry: forbidden characters become a visible ``\\xNN``."""
-    return _XML_INVALID.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+    return _xml_invalid().sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
 
 
 def _step(x: Any) -> str:
@@ -52,7 +67,7 @@ def fails(f: Finding, threshold: Severity) -> bool:
 
 
 def _suite(parent: ET.Element, name: str) -> ET.Element:
-    return ET.SubElement(parent, "testsuite", {"name": xml_text(name)})
+    return _et().SubElement(parent, "testsuite", {"name": xml_text(name)})
 
 
 def _close_suite(suite: ET.Element, tests: int, failures: int, errors: int, skipped: int) -> None:
@@ -63,6 +78,7 @@ def _close_suite(suite: ET.Element, tests: int, failures: int, errors: int, skip
 
 
 def run_suite(parent: ET.Element, rr: RunReport, threshold: Severity) -> tuple[int, int, int]:
+    ET = _et()
     run = rr.run
     label = run.name or run.path
     suite = _suite(parent, run.path)
@@ -100,6 +116,7 @@ def run_suite(parent: ET.Element, rr: RunReport, threshold: Severity) -> tuple[i
 
 
 def junit_tree(report: Report) -> ET.Element:
+    ET = _et()
     root = ET.Element("testsuites", {"name": "logcheck"})
     tests = failures = errors = 0
     for rr in report.runs:
@@ -133,6 +150,7 @@ class JUnitFormat(OutputFormat):
     description = "JUnit XML: a testsuite per run, a testcase per check"
 
     def render(self, report: Report, settings: Any) -> str:
+        ET = _et()
         root = junit_tree(report)
         ET.indent(root, space="  ")
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
