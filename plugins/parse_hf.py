@@ -1239,6 +1239,8 @@ class _ConsoleReader:
 
         steps = np.full(n, np.nan)
         train = np.flatnonzero(base_kind == _KIND_TRAIN)
+        if n < 2**31:
+            train = train.astype(np.int32)  # half the memory of the default index type
         # with no eval dicts (the usual big log) the train dicts are all of them: views, not copies
         sel: "slice | np.ndarray" = slice(None) if len(train) == n else train
         t_origin = StepOrigin.index
@@ -1261,6 +1263,7 @@ class _ConsoleReader:
                     s, t_origin, how = self._grid_steps(e_tr, spe, L)
                     steps[sel] = s
                     b.note(how)
+            del e_tr
         # eval / test dicts
         origins = {"eval": StepOrigin.logged, "test": StepOrigin.logged}
         eval_steps = cfg.get("eval_steps")
@@ -1283,6 +1286,8 @@ class _ConsoleReader:
                     origins[sp] = o
             del before
         r.before = r.after = array("i")
+        r.explicit = None
+        explicit = None
         self._train_series(r, steps, epoch, train, bar_used or t_origin == StepOrigin.logged)
         # ordinals -> steps
         for sp, name in r.names:
@@ -1353,19 +1358,24 @@ class _ConsoleReader:
                 idx, vals = idx[order], vals[order]
             st, ep, ln = gather(idx)
             b.set_columns("train", name, st, vals, ep, ln, key=key)
+        r.train_parts = {}
+        r.groups = {}
+        r.loose = {}
         # progress-bar throughput at the steps it was read (only where the bar counter was trusted)
         if with_rates and len(train):
             rate = np.frombuffer(r.rate, dtype=np.float64)
             elapsed = np.frombuffer(r.elapsed, dtype=np.float32)
             for name, key, v in (("steps_per_second", "progress_bar_rate", rate),
                                  ("elapsed_s", "progress_bar_elapsed", elapsed)):
-                vt = v[train]
+                vt = v if len(train) == n else v[train]
                 ok = np.isfinite(vt)
                 if not ok.any():
                     continue
                 idx = train if ok.all() else train[ok]
                 st, ep, ln = gather(idx)
                 b.set_columns("train", name, st, vt[ok] if not ok.all() else vt, ep, ln, key=key)
+            del rate, elapsed, vt
+            r.rate, r.elapsed = array("d"), array("f")
 
     @staticmethod
     def _bar_steps(before: np.ndarray, after: np.ndarray, e: np.ndarray, spe: Optional[float],
