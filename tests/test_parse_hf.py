@@ -705,3 +705,28 @@ def test_series_logged_together_share_their_step_epoch_and_line_columns():
     assert np.shares_memory(loss.step, lr.step)
     assert np.shares_memory(loss.line, lr.line)
     assert not loss.step.flags.writeable
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(
+    [b"\r", b" ", b"0", b"9", b"/", b"[", b"]", b"<", b",", b"%", b"|", b"{'", b"}", b"\x1b[A", b"\xe2\x96\x88",
+     b"\xd9\xa3", b"\x00", b"'", b"nan", b"Training: ", b"\n"]), st.booleans()), max_size=6))
+def test_fast_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_path_factory, edits):
+    # real tqdm + dict lines of a Trainer run, with a few bytes inserted or replaced
+    src = (FIXTURES / "hf_tiny" / "run.log").read_bytes()
+    lines = src.split(b"\n")
+    rows = [i for i, ln in enumerate(lines) if ln.endswith(b"}") and b"\r" in ln]
+    data = bytearray(b"\n".join(lines[max(0, rows[0] - 3):rows[-1] + 2]))
+    for pos, piece, replace in edits:
+        p = pos % (len(data) + 1)
+        data[p:p + (len(piece) if replace else 0)] = piece
+    f = tmp_path_factory.mktemp("mut") / "run.log"
+    f.write_bytes(bytes(data))
+    fast = _dump(f)
+    reader = parse_hf_module()
+    reader.fast = False
+    try:
+        slow = _dump(f)
+    finally:
+        reader.fast = True
+    assert fast == slow
