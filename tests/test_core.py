@@ -181,3 +181,25 @@ def test_empty_binary_missing_inputs_give_exit_codes(tmp_path):
     assert r.exit_code == 2 and "binary" in r.input_failures[0].error
     r = analyze_paths([str(tmp_path / "nope.log")])
     assert r.exit_code == 2 and "no such file" in r.input_failures[0].error
+
+
+def test_set_columns_shares_one_step_epoch_line_column_between_series():
+    from array import array
+
+    b = RunBuilder("x.log", "raw")
+    b.add("eval", "loss", 10, 2.0)
+    b.reserve("train", "loss")  # its place in the order now, its columns later
+    step, epoch = array("d", [1, 2, 3]), array("d", [0.1, 0.2, 0.3])
+    line = np.array([5, 6, 7], dtype=np.uint32)
+    b.set_columns("train", "loss", step, array("d", [3.0, 2.5, math.nan]), epoch, line)
+    b.set_columns("train", "lr", step, array("d", [1e-4, 2e-4, 3e-4]), epoch, line, key="learning_rate")
+    run = b.build()
+    assert list(run.series) == ["eval/loss", "train/loss", "train/lr"]
+    loss, lr = run.series["train/loss"], run.series["train/lr"]
+    assert np.shares_memory(loss.step, lr.step) and np.shares_memory(loss.line, lr.line)
+    assert loss.at_index(1) == {"step": 2, "value": 2.5, "epoch": 0.2, "line": 6}
+    assert math.isnan(loss.value[2]) and lr.key == "learning_rate"
+    assert not loss.step.flags.writeable and not loss.line.flags.writeable
+    assert run.model_dump()["series"]["train/lr"]["line"] == [5, 6, 7]
+    with pytest.raises(ValueError, match="differ in length"):
+        b.set_columns("train", "bad", step, array("d", [1.0]), epoch, line)
