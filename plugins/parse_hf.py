@@ -64,6 +64,7 @@ _BAR_RE = re.compile(
 )
 _BAR_RE_B = re.compile(_BAR_RE.pattern.encode())  # the same, for the fast path's ASCII frames
 # what follows the counter's prefix in the usual frame; where it matches, _BAR_RE reads the same groups
+_FRAME_START_RE = re.compile(rb"\r[^ 0-9]")  # a frame that does not start like the Trainer bar's
 _BAR_TAIL_RE = re.compile(rb"(\d+)/(\d+) \[([^<\]]{0,40})<[^,\]]{0,40},\s*([^\],]{0,40})\]")
 _RATE_RE = re.compile(r"([\d.]+)\s*([kMG]?)(it/s|s/it)")
 # Bars whose description says they are a training loop (the Trainer's own bar has none).
@@ -405,6 +406,7 @@ class _ConsoleReader:
         self._tmpl, self._tmpl_desc = b"", ""  # the last bar frame up to its counter, and its description
         # the fast path's last frame that _bar applied to the training bar, and in which run
         self._applied: Any = None
+        self._marks: dict[int, tuple[bytes, bytes]] = {}  # bar total -> b"/T [", b"T/T ["
         self._applied_run: Optional[_ConsoleRun] = None
 
     def _new_run(self) -> _ConsoleRun:
@@ -504,7 +506,10 @@ class _ConsoleReader:
         if j > 0:
             hits = []
             frames = self._frames
-            for fb in raw[:j].split(b"\r"):
+            parts = raw[:j].split(b"\r")
+            if len(parts) > 8 and self.cur.T is not None:
+                parts = self._skip_middle_frames(parts, self.cur.T)
+            for fb in parts:
                 if not fb:
                     continue
                 hit = frames.get(fb)
@@ -599,6 +604,34 @@ class _ConsoleReader:
         cur.rate.append(rate)
         cur.elapsed.append(elapsed)
         return True
+
+    def _skip_middle_frames(self, parts: list[bytes], T: int) -> list[bytes]:
+        """With ``logging_steps`` > 1 a dict line holds a frame per step since the last dict.
+
+        Of those, ``_bar`` keeps only what the first (the counter for dicts waiting for one)
+        and the last (counter, rate, elapsed) leave behind, so the frames between are only
+        checked to be frames of the Trainer's bar (no description, total T, not finished,
+        nothing after the bar); when they all are, the first and last three are returned.
+        """
+        mark = self._marks.get(T)
+        if mark is None:
+            mark = self._marks[T] = (b"/%d [" % T, b"%d/%d [" % (T, T))
+        total, done = mark
+        head, tail = parts[:4], parts[-4:]
+        # the training bar's frame must be the last bar frame of the tail (else a middle one counts)
+        last = next((fb for fb in reversed(tail) if fb and not fb.isspace()), b"")
+        if not (last[:1] in (b" ", b"1") and total in last):
+            return parts
+        # parts[3] too: then the dicts waiting for a counter get it in the head, as they would.
+        # Checked on the joined frames at once (byte counts), not frame by frame.
+        middle = parts[3:-4]
+        k = len(middle)
+        mid = b"\r".join(middle)
+        if (mid.count(total) != k or mid.count(b"]\r") != k - 1 or mid[-1:] != b"]" or mid.count(b"%") < k
+                or done in mid or not (mid[:1] == b" " or b"0" <= mid[:1] <= b"9")
+                or _FRAME_START_RE.search(mid) is not None):
+            return parts
+        return head + tail
 
     def _frame_next(self, fb: bytes) -> Any:
         """``_frame_hit`` for the next frame of the bar seen last: the same bytes up to the
