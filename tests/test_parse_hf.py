@@ -710,12 +710,14 @@ def test_series_logged_together_share_their_step_epoch_and_line_columns():
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(
     [b"\r", b" ", b"0", b"9", b"/", b"[", b"]", b"<", b",", b"%", b"|", b"{'", b"}", b"\x1b[A", b"\xe2\x96\x88",
-     b"\xd9\xa3", b"\x00", b"'", b"nan", b"Training: ", b"\n"]), st.booleans()), max_size=6))
-def test_fast_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_path_factory, edits):
-    # real tqdm + dict lines of a Trainer run, with a few bytes inserted or replaced
-    src = (FIXTURES / "hf_tiny" / "run.log").read_bytes()
+     b"\xd9\xa3", b"\x00", b"'", b"nan", b"Training: ", b"\n"]), st.booleans()), max_size=6),
+       st.sampled_from(["hf_tiny", "hf_reference_tiny"]))
+def test_fast_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_path_factory, edits, fixture):
+    # real tqdm + dict lines of a Trainer run, with a few bytes inserted or replaced; hf_reference_tiny
+    # logs every 10 steps, so its dict lines hold ~20 frames (the path that checks the middle ones)
+    src = (FIXTURES / fixture / "run.log").read_bytes()
     lines = src.split(b"\n")
-    rows = [i for i, ln in enumerate(lines) if ln.endswith(b"}") and b"\r" in ln]
+    rows = [i for i, ln in enumerate(lines) if ln.endswith(b"}") and b"\r" in ln][:12]
     data = bytearray(b"\n".join(lines[max(0, rows[0] - 3):rows[-1] + 2]))
     for pos, piece, replace in edits:
         p = pos % (len(data) + 1)
@@ -730,3 +732,33 @@ def test_fast_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_path_f
     finally:
         reader.fast = True
     assert fast == slow
+
+
+@pytest.mark.parametrize("middle", [
+    "",  # only Trainer-bar frames between: the fast path skips reading them
+    "\rSome weights of the model checkpoint were not used when initializing GPT2LMHeadModel",
+    "\rEvaluating:  50%|█████     | 3/6 [00:01<00:01,  2.00it/s]",
+    "\r 45%|████▌     | 9/20 [00:03<00:04,  2.50it/s]",  # a second bar of another total
+    "\r100%|██████████| 40/40 [00:08<00:00,  5.00it/s]",  # the training bar done mid-line
+])
+def test_frames_between_the_first_and_last_are_checked_before_they_are_skipped(tmp_path, monkeypatch, middle):
+    def frame(n: int) -> str:
+        p = n * 100 // 40
+        return f"\r{p:3d}%|{'█' * (p // 10):10s}| {n}/40 [00:{n:02d}<00:{40 - n:02d},  5.{n % 10}0it/s]"
+
+    lines = ["***** Running training *****"]
+    for i in (20, 40):  # a dict every 20 steps: 21 frames on each dict line
+        frames = [frame(n) for n in range(i - 20, i + 1)]
+        frames.insert(10, middle)
+        lines.append("".join(frames) + f"\r{' ' * 30}\r{{'loss': {3 - i / 40:.4f}, 'grad_norm': 1.5, "
+                     f"'learning_rate': {5e-5 * (1 - i / 40):.3e}, 'epoch': {i / 40:.2f}}}")
+    f = tmp_path / "run.log"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fast = _dump(f)
+    monkeypatch.setattr(parse_hf_module(), "fast", False)
+    assert _dump(f) == fast
+    run = HFConsoleParser().parse(f, ParseContext())
+    if "/20 [" not in middle:  # a bar started before the first dict may be taken for the training bar
+        assert run.series["train/loss"].step.tolist() == [20, 40]
+    if "Some weights" in middle:
+        assert any("Some weights" in e.text for e in run.events)
