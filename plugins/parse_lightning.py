@@ -22,7 +22,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
+import warnings
 from itertools import compress
 from pathlib import Path
 from typing import Any, Optional
@@ -588,20 +590,229 @@ class LightningCSVParser(Parser):
             raise ParseError(f"{path}: unreadable as a Lightning metrics.csv ({type(e).__name__}: {e})") from e
 
 
-_CSV_CHUNK = 4 << 20
+_CSV_CHUNK = 2 << 20
+# Chunks made only of these bytes are plain decimal numbers: numpy parses all their cells in one call.
+_PLAIN_NUMBER_BYTES = b"0123456789.,-+eE\r\n"
 
 
 class _Irregular(Exception):
     """The file needs the row-by-row reader (quotes, blank lines, odd cells...)."""
 
 
+# Cells of at most 8 bytes are read as one little-endian uint64 each (from a view of the chunk at
+# every byte offset): integers (step) by SWAR arithmetic, other short cells (epoch "3.0") through
+# their few distinct values.
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+_ALIGN_SHIFT = np.array([8 * (8 - k) for k in range(8)] + [0], dtype=np.uint64)
+_ZERO_PAD = np.array([0x3030303030303030 >> (8 * k) for k in range(9)], dtype=np.uint64)
+_HIGH_NIBBLES = np.uint64(0xF0F0F0F0F0F0F0F0)
+_ASCII_ZEROS = np.uint64(0x3030303030303030)
+
+
+_U = np.uint64
+# x87 extended precision (64-bit significand, 16-byte storage): what _decimal_cells needs to round exactly
+_EXTENDED = (np.finfo(np.longdouble).nmant == 63 and np.dtype(np.longdouble).itemsize == 16
+             and np.little_endian)
+
+
+def _powers_of_ten_extended(top: int) -> np.ndarray:
+    out = [np.longdouble(1)]
+    for _ in range(top):
+        out.append(out[-1] * np.longdouble(10))  # exact: 10**27 = 5**27 * 2**27 and 5**27 < 2**63
+    return np.array(out, dtype=np.longdouble)
+
+
+_POW10_LD = _powers_of_ten_extended(27)
+_FRAC = 17  # fraction digits the dot-aligned layout of _decimal_cells holds
+
+
+def _all_digits(x: np.ndarray) -> np.ndarray:
+    return ((x & _HIGH_NIBBLES) == _ASCII_ZEROS) & (((x + _U(0x0606060606060606)) & _HIGH_NIBBLES) == _ASCII_ZEROS)
+
+
+def _swar8(x: np.ndarray) -> np.ndarray:
+    """The number written by 8 ASCII digits in a little-endian uint64 (first digit in the low byte)."""
+    x = x - _ASCII_ZEROS
+    x = (x * _U(10) + (x >> _U(8))) & _U(0x00FF00FF00FF00FF)
+    x = (x * _U(100) + (x >> _U(16))) & _U(0x0000FFFF0000FFFF)
+    return (x * _U(10000) + (x >> _U(32))) & _U(0x00000000FFFFFFFF)
+
+
+def _decimal_cells(at_every_byte: np.ndarray, at: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact values of cells shaped ``I.F`` or ``I.Fe±XX`` (I: 1-2 digits, F: 0-17 digits, XX: two
+    digits), and which cells those are; the others are left to ``float``.
+
+    ``at_every_byte``: uint64 view of the chunk (8 bytes in front, >= 32 behind) at every byte
+    offset; ``at``: cell starts (in the chunk); ``ln``: cell lengths.
+    The digits, aligned on the dot, make one integer M < 10**19 (SWAR on uint64 words); M * 10**k
+    (|k| <= 27, both exact in x87 extended precision) is one correctly rounded operation, and its
+    rounding to double is the correctly rounded value ``float`` gives unless it lies exactly halfway
+    between two doubles (about 1 in 2000: left to ``float``).
+    """
+    n = at.size
+    out = np.zeros(n)
+    if not _EXTENDED or n == 0:
+        return out, np.zeros(n, dtype=bool)
+    p = at + 8
+    # the dot is the 2nd or 3rd byte; an exponent is the last four ("e-05"); every other byte of the
+    # cell must then be a digit, which the reads below check
+    head = at_every_byte[p]
+    dpos = np.where(((head >> _U(8)) & _U(0xFF)) == _U(46), 1, np.where(((head >> _U(16)) & _U(0xFF)) == _U(46), 2, 0))
+    x = at_every_byte[p + np.maximum(ln - 4, 0)]
+    has_e = ((x | _U(0x20)) & _U(0xFF)) == _U(101)
+    epos = np.where(has_e, ln - 4, ln)
+    n_int = dpos
+    n_frac = epos - dpos - 1
+    ok = (dpos > 0) & (ln <= 24) & (n_frac >= 0) & (n_frac <= _FRAC)
+    sign = (x >> _U(8)) & _U(0xFF)
+    x1 = ((x >> _U(16)) & _U(0xFF)).astype(np.int64) - 48
+    x2 = ((x >> _U(24)) & _U(0xFF)).astype(np.int64) - 48
+    ok &= ~has_e | (((sign == _U(45)) | (sign == _U(43))) & (x1 >= 0) & (x1 <= 9) & (x2 >= 0) & (x2 <= 9))
+    k = np.where(has_e, np.where(sign == _U(45), -1, 1) * (10 * x1 + x2), 0) - _FRAC
+    ok &= (k >= -27) & (k <= 27)
+    # re-read with the dot at byte 7: integer digits before it, the fraction in the 17 bytes after
+    base = p + np.maximum(dpos, 1) - 7
+    a0 = at_every_byte[base]
+    pad = _LOW_BYTES[7 - n_int]
+    a0 = (((a0 & ~pad) | (_ASCII_ZEROS & pad)) << _U(8)) | _U(0x30)  # the dot shifted out, "0" in front
+    fr = np.clip(n_frac, 0, _FRAC)
+    keep1 = _LOW_BYTES[np.clip(fr, 0, 8)]
+    a1 = (at_every_byte[base + 8] & keep1) | (_ASCII_ZEROS & ~keep1)
+    keep2 = _LOW_BYTES[np.clip(fr - 8, 0, 8)]
+    a2 = (at_every_byte[base + 16] & keep2) | (_ASCII_ZEROS & ~keep2)
+    a3 = np.where(fr >= 17, (at_every_byte[base + 24] & _U(0xFF)).astype(np.int64), 48) - 48
+    ok &= _all_digits(a0) & _all_digits(a1) & _all_digits(a2) & (a3 >= 0) & (a3 <= 9)
+    m = ((_swar8(a0) * _U(10 ** 8) + _swar8(a1)) * _U(10 ** 8) + _swar8(a2)) * _U(10) + a3.astype(np.uint64)
+    idx = np.flatnonzero(ok)
+    mm = m[idx].astype(np.longdouble)
+    kk = k[idx]
+    q = np.where(kk >= 0, mm * _POW10_LD[np.clip(kk, 0, 27)], mm / _POW10_LD[np.clip(-kk, 0, 27)])
+    halfway = (q.view(np.uint64).reshape(-1, 2)[:, 0] & _U(0x7FF)) == _U(0x400)
+    ok[idx[halfway]] = False
+    out[idx] = q.astype(np.float64)
+    return out, ok
+
+
+def _short_cells(keys: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Values of cells of 1-8 bytes given as little-endian uint64 keys (bytes past the cell zeroed).
+
+    All-digit cells: the integer, by SWAR (exact: < 10**8, so ``float`` gives the same double).
+    Otherwise ``float`` of each distinct cell (ValueError for a cell ``float`` rejects).
+    """
+    x = (keys << _ALIGN_SHIFT[lens]) | _ZERO_PAD[lens]  # right-aligned, left-padded with "0"
+    if bool(np.all(_all_digits(x))):
+        return _swar8(x).astype(np.float64)
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    parsed = np.array([float(k.to_bytes(8, "little").rstrip(b"\0")) for k in distinct.tolist()], dtype=np.float64)
+    return parsed[inverse]
+
+
+def _plain_chunk(chunk: bytes, ncols: int) -> Optional[tuple[int, list[tuple[np.ndarray, np.ndarray]]]]:
+    """``(rows, per column: (rows with a value, the values))`` of a chunk of complete lines made only of
+    plain numbers, commas and ``\n`` or ``\r\n`` line ends; None when a cell needs the cell-by-cell
+    reader. _Irregular for a row that does not have ``ncols`` cells.
+
+    Short cells (step, epoch) go through :func:`_short_cells`, the longer ones (losses, learning
+    rates) through :func:`_decimal_cells`; what that leaves is parsed column by column with
+    ``np.fromstring``, which uses the same routine as ``float`` (PyOS_string_to_double): the values
+    are ``float``'s bits either way. A cell fromstring cannot read as exactly one number (``1.2.3``,
+    ``1e``) stops its parse (an error: "could not be read to its end"), and None sends the chunk to
+    the cell-by-cell reader, which gives ``float``'s verdict. ValueError: a short cell ``float`` rejects.
+    """
+    nrows = chunk.count(b"\n")
+    crlf = b"\r" in chunk
+    per_row = ncols + 1 if crlf else ncols  # "\r\n": an empty cell between the two
+    buf = np.frombuffer(chunk, dtype=np.uint8)
+    is_sep = buf == 44
+    is_sep |= buf == 10
+    if crlf:
+        is_sep |= buf == 13
+    seps = np.flatnonzero(is_sep)
+    del is_sep
+    if seps.size != nrows * per_row:
+        raise _Irregular  # a row with more or fewer cells, an empty line, a stray "\r"
+    if crlf:
+        if not (bool(np.all(buf[seps[ncols - 1::per_row]] == 13)) and bool(np.all(buf[seps[ncols::per_row]] == 10))):
+            raise _Irregular
+    elif not bool(np.all(buf[seps[ncols - 1::per_row]] == 10)):
+        raise _Irregular
+    starts = np.empty_like(seps)
+    starts[0] = 0
+    np.add(seps[:-1], 1, out=starts[1:])
+    lens = (seps - starts).reshape(nrows, per_row)
+    starts = starts.reshape(nrows, per_row)
+    del seps
+    padded = bytes(8) + chunk + bytes(64)  # room for reads a little before and after a cell
+    at_every_byte = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for c in range(ncols):
+        lc = lens[:, c]
+        have = lc > 0
+        if not bool(have.any()):
+            out.append((have, np.zeros(0)))
+            continue
+        width = int(lc.max())
+        ln = lc[have]
+        at = starts[:, c][have]
+        if width <= 8:
+            out.append((have, _short_cells(at_every_byte[at + 8] & _LOW_BYTES[ln], ln)))
+            continue
+        if width > 60:
+            return None
+        vals, done = _decimal_cells(at_every_byte, at, ln)
+        if not bool(done.all()):
+            rest = np.flatnonzero(~done)
+            width = int(ln[rest].max())
+            # the other cells as fixed-width rows, blank-padded: "4.1731  -1.9  ..." for fromstring(sep=" ")
+            rows = np.lib.stride_tricks.sliding_window_view(np.frombuffer(padded, dtype=np.uint8), width + 1)[at[rest] + 8]
+            rows[np.arange(width + 1) >= ln[rest][:, None]] = 32
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")  # "could not be read to its end" is a DeprecationWarning
+                    parsed = np.fromstring(rows.tobytes(), dtype=np.float64, sep=" ")
+            except (ValueError, DeprecationWarning):
+                return None
+            if parsed.size != rest.size:
+                return None
+            vals[rest] = parsed
+        out.append((have, vals))
+    return nrows, out
+
+
+class _Filling:
+    """One column filled in place, chunk by chunk: allocated at the size the file is expected to
+    need and grown by half when short. Keeping one small array per chunk and joining them at the
+    end held the column twice, and the pieces (~300 KB each) were not given back to the system."""
+
+    __slots__ = ("arr", "n")
+
+    def __init__(self, dtype: Any, expected: int):
+        self.arr = np.empty(max(1024, int(expected)), dtype=dtype)
+        self.n = 0
+
+    def append(self, part: np.ndarray) -> None:
+        need = self.n + part.shape[0]
+        if need > self.arr.shape[0]:
+            grown = np.empty(max(need, self.arr.shape[0] * 3 // 2), dtype=self.arr.dtype)
+            grown[:self.n] = self.arr[:self.n]
+            self.arr = grown
+        self.arr[self.n:need] = part
+        self.n = need
+
+    def done(self) -> np.ndarray:
+        """The filled part: a view when the spare room is small, else a copy (the spare is freed)."""
+        return self.arr[:self.n] if self.n >= 0.8 * self.arr.shape[0] else self.arr[:self.n].copy()
+
+
 def _read_metrics_csv_fast(path: Path) -> Any:
     """metrics.csv as numpy columns, chunk by chunk: the same Run as the row-by-row reader.
 
-    A chunk of complete lines is split into cells in one call; each column is converted with
-    ``map(float, ...)`` in C (empty cells skipped with ``compress``): no Python code per cell.
-    Anything irregular (quotes, blank or short lines, cells that ``float`` rejects) raises
-    _Irregular and the caller uses the row-by-row reader.
+    Each chunk of complete lines is checked for its shape with numpy (every row ``ncols`` cells,
+    the newline after the last); a chunk of plain numbers is then parsed in one ``np.fromstring``
+    call, any other chunk is split into cells and converted column by column with ``map(float, ...)``.
+    No Python object per cell on the plain path. Anything irregular (quotes, blank or short lines,
+    cells that ``float`` rejects) raises _Irregular and the caller uses the row-by-row reader.
+    Columns logged on the same rows share one step, epoch and line array (the line column is int32).
     """
     with open(path, "rb") as f:
         head = f.readline()
@@ -628,8 +839,18 @@ def _read_metrics_csv_fast(path: Path) -> Any:
                     sp = (sp[0], h)
             targets.append(sp)
         nbytes = len(head)
-        present: list[list[np.ndarray]] = [[] for _ in range(ncols)]
-        values: list[list[np.ndarray]] = [[] for _ in range(ncols)]
+        size = os.fstat(f.fileno()).st_size
+        present: list[Optional[_Filling]] = [None] * ncols
+        values: list[Optional[_Filling]] = [None] * ncols
+
+        def keep(i: int, have_i: np.ndarray, vals_i: np.ndarray, chunk_bytes: int) -> None:
+            if present[i] is None:  # sized from the first chunk, scaled to the file
+                scale = 1.1 * size / max(1, chunk_bytes)
+                present[i] = _Filling(np.bool_, scale * have_i.shape[0])
+                values[i] = _Filling(np.float64, scale * vals_i.shape[0])
+            present[i].append(have_i)
+            values[i].append(vals_i)
+
         total = 0
         carry = b""
         while True:
@@ -642,84 +863,118 @@ def _read_metrics_csv_fast(path: Path) -> Any:
             cut = data.rfind(b"\n") + 1
             carry = data[cut:]
             chunk = data[:cut]
+            del data
             if not chunk:
                 continue
             nbytes += len(chunk)
-            if b"\r" in chunk:  # the csv module writes \r\n (Lightning's CSVLogger does)
-                chunk = chunk.replace(b"\r\n", b"\n")
-            if b'"' in chunk or b"\r" in chunk or b"\n\n" in chunk or chunk[:1] == b"\n" or b"\x1b" in chunk:
-                raise _Irregular
-            nrows = chunk.count(b"\n")
-            items = chunk.replace(b"\n", b",").split(b",")
-            items.pop()  # after the last "\n"
-            if len(items) != nrows * ncols:
-                raise _Irregular  # a row with more or fewer cells
-            try:
-                for i in range(ncols):
-                    col = items[i::ncols]
-                    if b"" not in col:  # a dense column: one C loop
-                        present[i].append(np.ones(nrows, dtype=bool))
-                        values[i].append(np.fromiter(map(float, col), np.float64, count=nrows))
-                    else:
-                        mask = list(map(bool, col))
-                        present[i].append(np.array(mask, dtype=bool))
-                        values[i].append(np.fromiter(map(float, compress(col, mask)), np.float64))
-            except ValueError:  # "12.5%", "tensor(2.3)", text: the row reader's parse_number handles those
-                raise _Irregular from None
+            plain = None
+            if not chunk.translate(None, _PLAIN_NUMBER_BYTES):
+                try:
+                    plain = _plain_chunk(chunk, ncols)
+                except ValueError:  # a cell float() rejects: the row reader's parse_number handles those
+                    raise _Irregular from None
+            if plain is not None:
+                nrows = plain[0]
+                for i, (have_i, vals_i) in enumerate(plain[1]):
+                    keep(i, have_i, vals_i, len(chunk))
+                del plain
+            else:
+                if b"\r" in chunk:  # the csv module writes \r\n (Lightning's CSVLogger does)
+                    chunk = chunk.replace(b"\r\n", b"\n")
+                if b'"' in chunk or b"\r" in chunk or b"\n\n" in chunk or chunk[:1] == b"\n" or b"\x1b" in chunk:
+                    raise _Irregular
+                nrows = chunk.count(b"\n")
+                buf = np.frombuffer(chunk, dtype=np.uint8)
+                seps = np.flatnonzero((buf == 44) | (buf == 10))
+                # every row has ncols cells: as many separators as cells, and a newline after each row's last
+                if seps.size != nrows * ncols or not bool(np.all(buf[seps[ncols - 1::ncols]] == 10)):
+                    raise _Irregular
+                del buf, seps
+                items = chunk.replace(b"\n", b",").split(b",")
+                items.pop()  # after the last "\n"
+                try:
+                    for i in range(ncols):
+                        col = items[i::ncols]
+                        if b"" not in col:  # a dense column: one C loop
+                            keep(i, np.ones(nrows, dtype=bool), np.fromiter(map(float, col), np.float64, count=nrows),
+                                 len(chunk))
+                        else:
+                            mask = list(map(bool, col))
+                            keep(i, np.array(mask, dtype=bool), np.fromiter(map(float, compress(col, mask)), np.float64),
+                                 len(chunk))
+                except ValueError:  # "12.5%", "tensor(2.3)", text: the row reader's parse_number handles those
+                    raise _Irregular from None
+                del items
             total += nrows
-            del items
+            del chunk
     lines = 1 + total
-    have = [np.concatenate(p) if p else np.zeros(0, dtype=bool) for p in present]
-    vals = [np.concatenate(v) if v else np.zeros(0) for v in values]
+    have = [p.done() if p is not None else np.zeros(0, dtype=bool) for p in present]
+    vals_by_col = [v.done() if v is not None else np.zeros(0) for v in values]
     del present, values
-    step = np.full(total, np.nan)
-    step[have[step_col]] = vals[step_col]
+    if len(vals_by_col[step_col]) == total:
+        step = vals_by_col[step_col]  # every row has a step: the column as it is
+    else:
+        step = np.full(total, np.nan)
+        step[have[step_col]] = vals_by_col[step_col]
+    vals_by_col[step_col] = np.zeros(0)
     valid = np.isfinite(step)
-    rows = int(valid.sum())
+    rows = int(np.count_nonzero(valid))
     if rows == 0:
         raise ParseError(f"{path}: a metrics.csv header without rows")
-    lineno = np.arange(2, total + 2, dtype=np.int64)
-    epoch = np.full(total, np.nan)
+    step += 1.0  # stored as optimizer steps completed (module docstring)
+    lineno = np.arange(2, total + 2, dtype=np.int32 if total + 2 < 2**31 else np.int64)
+    if epoch_col >= 0 and len(vals_by_col[epoch_col]) == total:
+        epoch = vals_by_col[epoch_col]
+    else:
+        epoch = np.full(total, np.nan)
+        if epoch_col >= 0:
+            epoch[have[epoch_col]] = vals_by_col[epoch_col]
     if epoch_col >= 0:
-        epoch[have[epoch_col]] = vals[epoch_col]
+        vals_by_col[epoch_col] = np.zeros(0)
 
-    all_valid = bool(valid.all())
-    dense_idx = np.arange(total, dtype=np.int64) if all_valid else None
+    all_valid = rows == total
+    dense_rows: list[np.ndarray] = []  # np.arange(total), made only if a merge needs it
+
+    def all_rows() -> np.ndarray:
+        if not dense_rows:
+            dense_rows.append(np.arange(total, dtype=np.int64))
+        return dense_rows[0]
 
     same_rows: dict[bytes, np.ndarray] = {}
 
-    def column(i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows (valid ones) where column i has a value, and those values (no copy when every row is valid).
-        Columns filled on the same rows (train_loss_step and lr-AdamW) get the same row array."""
-        if all_valid and len(vals[i]) == total:
-            return dense_idx, vals[i]
+    def column(i: int) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """Rows (valid ones) where column i has a value (None: every row), and those values (no copy
+        when every row is valid). Columns filled on the same rows (train_loss_step and lr-AdamW) get
+        the same row array."""
+        if all_valid and len(vals_by_col[i]) == total:
+            return None, vals_by_col[i]
         if all_valid:
             key = np.packbits(have[i]).tobytes()
             rows_i = same_rows.get(key)
             if rows_i is None:
                 rows_i = same_rows[key] = np.flatnonzero(have[i])
-            return rows_i, vals[i]
+            return rows_i, vals_by_col[i]
         rows_i = np.flatnonzero(have[i])
         ok = valid[rows_i]
-        return rows_i[ok], vals[i][ok]
+        return rows_i[ok], vals_by_col[i][ok]
 
     # Series on the same rows share one step, epoch and line array.
     axes: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    if all_valid:
-        axes[id(dense_idx)] = (step + 1.0, epoch, lineno)
 
     # series in the order the row-by-row reader creates them: by first row, then column
-    by_target: dict[tuple[str, str], list[tuple[int, np.ndarray]]] = {}
+    by_target: dict[tuple[str, str], list[tuple[int, Optional[np.ndarray]]]] = {}
     first_seen: dict[tuple[str, str], tuple[int, int]] = {}
     cells: dict[int, np.ndarray] = {}
     for i, target in enumerate(targets):
         if target is None:
             continue
         idx, cells[i] = column(i)
-        if not len(idx):
+        if idx is not None and not len(idx):
+            continue
+        if idx is None and not total:
             continue
         by_target.setdefault(target, []).append((i, idx))
-        first = (int(idx[0]), i)
+        first = (0 if idx is None else int(idx[0]), i)
         if target not in first_seen or first < first_seen[target]:
             first_seen[target] = first
     b = RunBuilder(str(path), "lightning")
@@ -730,17 +985,20 @@ def _read_metrics_csv_fast(path: Path) -> Any:
             col, idx = parts[0]
             v = cells[col]
         else:  # two columns with one name (train_loss and train_loss_step): row order, then column
-            idx = np.concatenate([p[1] for p in parts])
-            cols = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
+            rows_of = [all_rows() if p[1] is None else p[1] for p in parts]
+            idx = np.concatenate(rows_of)
+            cols = np.concatenate([np.full(len(r), p[0]) for p, r in zip(parts, rows_of)])
             v = np.concatenate([cells[p[0]] for p in parts])
             order = np.lexsort((cols, idx))
             idx, v = idx[order], v[order]
         key = header[first_seen[target][1]]
         shared = len(parts) == 1 and all_valid
-        if shared and id(idx) in axes:
+        if idx is None:  # every row
+            st, ep, ln = step, epoch, lineno
+        elif shared and id(idx) in axes:
             st, ep, ln = axes[id(idx)]
         else:
-            st, ep, ln = step[idx] + 1.0, epoch[idx], lineno[idx]
+            st, ep, ln = step[idx], epoch[idx], lineno[idx]
             if shared:
                 axes[id(idx)] = (st, ep, ln)
         series[f"{target[0]}/{target[1]}"] = Series(

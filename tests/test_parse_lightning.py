@@ -389,3 +389,127 @@ def test_traceback_ends_the_run_as_crashed(tmp_path):
     assert "RuntimeError: CUDA out of memory" in run.ending_reason
     assert run.ending_line == cut.count(b"\n") + 1
     assert any(e.level == "error" and "CUDA out of memory" in e.text for e in run.events)
+
+
+# ---------------------------------------------------------------------------
+# metrics.csv: the numpy reader gives the row-by-row reader's Run, to the bit
+# ---------------------------------------------------------------------------
+
+def _same_runs(a: Run, b: Run) -> None:
+    assert list(a.series) == list(b.series)
+    for key, sa in a.series.items():
+        sb = b.series[key]
+        assert (sa.name, sa.split, sa.key, sa.step_origin) == (sb.name, sb.split, sb.key, sb.step_origin), key
+        for col in ("step", "value", "epoch"):
+            x, y = getattr(sa, col), getattr(sb, col)
+            assert x.shape == y.shape and x.tobytes() == np.asarray(y, dtype=np.float64).tobytes(), (key, col)
+        assert sa.line.tolist() == sb.line.tolist(), key
+    assert a.summary == b.summary and a.config == b.config and a.notes == b.notes
+    # bytes: the row reader counts lines without their "\r" (iter_lines), the numpy reader the file's bytes
+    assert [s.model_copy(update={"bytes": 0}) for s in a.sources] == [s.model_copy(update={"bytes": 0}) for s in b.sources]
+
+
+def _csv_cases(tmp_path: Path) -> list[Path]:
+    """Synthetic metrics.csv files (written with the csv module, not by Lightning): the shapes the
+    numpy reader must read exactly like float() - exponents, negatives, long and short cells, nan/inf,
+    sparse rows, two columns for one series, \\n and \\r\\n line ends."""
+    import csv
+    rng = np.random.default_rng(11)
+    out = []
+
+    def write(name, header, rows, end="\r\n"):
+        p = tmp_path / name
+        with open(p, "w", newline="") as f:
+            w = csv.writer(f, lineterminator=end)
+            w.writerow(header)
+            w.writerows(rows)
+        out.append(p)
+
+    n = 6000
+    loss = 1.8 + 6 * (np.arange(n) + 10.0) ** -0.4 * np.exp(rng.normal(0, 0.03, n))
+    rows = []
+    for s in range(n):
+        rows.append([float(s // 1000), 5e-5 * s / n, s, "", float(loss[s]), ""])
+        if s % 1000 == 999:
+            rows.append([float(s // 1000), "", s, float(loss[s]) + 0.1, "", float(loss[s]) + 0.05])
+    header = ["epoch", "lr-AdamW", "step", "train_loss_epoch", "train_loss_step", "val_loss"]
+    write("dense.csv", header, rows)
+    write("dense_lf.csv", header, rows, end="\n")
+    mixed = [r[:] for r in rows]
+    for i, cell in ((5, "nan"), (300, "inf"), (900, "-inf"), (1200, "12.5%")):
+        mixed[i][4] = cell
+    write("nan_inf_pct.csv", header, mixed)
+    # every magnitude and shape float() reads: exponents, negatives, 17 digits, 2-digit integer parts
+    vals = np.concatenate([rng.standard_normal(4000) * 10.0 ** rng.integers(-30, 30, 4000),
+                           rng.random(4000) * 100, -rng.random(1000), rng.random(1000) * 1e-9])
+    write("magnitudes.csv", ["epoch", "step", "train_loss", "train/grad_norm"],
+          [[0.0, s, repr(float(v)), f"{abs(v):.{1 + s % 18}g}"] for s, v in enumerate(vals)])
+    write("two_columns_one_series.csv", ["epoch", "step", "train_loss", "train_loss_step", "val_loss"],
+          [[0.0, s, (1.0 / (s + 1) if s % 3 else ""), (2.0 / (s + 1) if s % 2 else ""), ""] for s in range(3000)])
+    write("missing_steps.csv", header, [[0.0, 1e-3, (s if s % 7 else ""), "", 1.0 + s, ""] for s in range(3000)])
+    write("no_epoch_long_steps.csv", ["step", "train_loss_step", "lr-SGD", "lr-SGD/pg2"],
+          [[10 ** 9 + s, 1.0 / (s + 1), 0.1, "1.5e-05"] for s in range(3000)])
+    return out
+
+
+def test_csv_numpy_reader_matches_the_row_reader(tmp_path, monkeypatch):
+    monkeypatch.setattr(pl, "_CSV_CHUNK", 1 << 14)  # many chunks: lines cut across reads
+    paths = _csv_cases(tmp_path)
+    paths += sorted(CORPUS.glob("lightning_csv/*.csv")) + sorted(FIXTURES.rglob("metrics.csv"))
+    fast_used = 0
+    for p in paths:
+        rows_run = pl._read_metrics_csv_rows(p)
+        try:
+            b, series, lines, nbytes = pl._read_metrics_csv_fast(p)
+        except pl._Irregular:
+            assert p.name == "nan_inf_pct.csv"  # "12.5%" is parse_number's, not float's
+            continue
+        fast_used += 1
+        _same_runs(pl._finish_metrics_csv(p, b, lines, nbytes, series), rows_run)
+    assert fast_used >= 6
+
+
+def test_csv_shared_columns_and_int32_lines(tmp_path):
+    p = _csv_cases(tmp_path)[0]
+    run = pl._read_metrics_csv(p)
+    loss, lr = run.series["train/loss"], run.series["train/learning_rate"]
+    assert loss.step is lr.step and loss.line is lr.line  # logged together: one step and line column
+    assert loss.line.dtype == np.int32 and int(loss.line[0]) == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exact_cell_readers_give_float_bits(seed):
+    rng = np.random.default_rng(seed)
+    cells = [repr(float(v)).encode() for v in np.concatenate([
+        rng.random(20000) * 10, rng.random(5000) * 100, rng.standard_normal(5000) * 10.0 ** rng.integers(-12, 20, 5000)])]
+    digits = "0123456789"
+    for _ in range(10000):  # other decimal shapes, some float() rejects
+        s = "".join(rng.choice(list(digits), rng.integers(0, 3))) + "." + "".join(rng.choice(list(digits), rng.integers(0, 20)))
+        if rng.random() < 0.5:
+            s += str(rng.choice(["e", "E"])) + str(rng.choice(["-", "+", ""])) + str(rng.integers(0, 120)).zfill(int(rng.integers(1, 4)))
+        if rng.random() < 0.05:
+            s = str(rng.choice(["-", "+", "1", "."])) + s
+        cells.append(s.encode())
+    cells += [str(i).encode() for i in range(0, 10 ** 8, 9_999_991)] + [b"0", b"00000001", b"1.", b"9.99999999999999999"]
+    chunk = b",".join(cells) + b"\n"
+    buf = np.frombuffer(chunk, np.uint8)
+    ends = np.flatnonzero((buf == 44) | (buf == 10))
+    at = np.concatenate([[0], ends[:-1] + 1])
+    ln = ends - at
+    padded = bytes(8) + chunk + bytes(64)
+    at_every_byte = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    expected = []
+    for c in cells:
+        try:
+            expected.append(float(c))
+        except ValueError:
+            expected.append(None)
+    long_ = np.flatnonzero(ln > 8)
+    vals, done = pl._decimal_cells(at_every_byte, at[long_], ln[long_])
+    assert done.mean() > 0.5
+    for j in np.flatnonzero(done).tolist():
+        want = expected[long_[j]]
+        assert want is not None and np.float64(want).tobytes() == vals[j].tobytes(), cells[long_[j]]
+    short = np.flatnonzero((ln <= 8) & np.array([e is not None for e in expected]))
+    got = pl._short_cells(at_every_byte[at[short] + 8] & pl._LOW_BYTES[ln[short]], ln[short])
+    assert got.tobytes() == np.array([expected[i] for i in short], dtype=np.float64).tobytes()
