@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from logcheck.plugins.stream_json import read_trainer_state
@@ -150,3 +151,20 @@ def test_flags_are_not_numbers(tmp_path):
     (g,) = read_trainer_state(p).groups
     assert g.numeric["should_stop"].tolist() == [False, False]
     assert g.columns["loss"].tolist() == [1.0, 0.5]
+
+
+def test_group_builder_grows_and_keeps_late_non_numeric_flags():
+    from logcheck.plugins.stream_json import _GroupBuilder
+    b = _GroupBuilder(("step", "loss"), expected=0)  # 1024 rows of room: must grow
+    rows = 0
+    for part in range(5):
+        entries = [{"step": rows + i, "loss": (1.0 / (rows + i + 1) if (part, i) != (3, 695) else "n/a")} for i in range(700)]
+        b.add(entries, np.arange(rows, rows + 700))
+        rows += 700
+    g = b.build()
+    assert len(g) == 3500 and g.order.tolist() == list(range(3500))
+    assert g.columns["step"].tolist() == [float(i) for i in range(3500)]
+    bad = 3 * 700 + 695  # raw keeps the non-numbers among the last 10 entries of a batch
+    assert g.numeric["loss"].sum() == 3499 and not g.numeric["loss"][bad]
+    assert math.isnan(g.columns["loss"][bad]) and g.columns["loss"][bad + 1] == 1.0 / (bad + 2)
+    assert g.raw["loss"] == ["n/a"] and "step" not in g.numeric
