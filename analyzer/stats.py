@@ -30,11 +30,33 @@ MAX_THEIL_SEN_POINTS = 1000
 
 
 def finite_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The finite (x, y) pairs and the indices they came from (for step/line provenance)."""
+    """The finite (x, y) pairs and the indices they came from (for step/line provenance).
+
+    When every pair is finite, x and y come back as read-only views of the input instead of
+    copies: on a million points that is 16 MB less, and nothing here writes into them.
+    """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    idx = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    ok = np.isfinite(x)
+    ok &= np.isfinite(y)
+    if x.shape == y.shape and x.ndim == 1 and bool(ok.all()):
+        del ok
+        xv, yv = x.view(), y.view()
+        xv.flags.writeable = False
+        yv.flags.writeable = False
+        return xv, yv, np.arange(x.size)
+    idx = np.flatnonzero(ok)
+    del ok
     return x[idx], y[idx], idx
+
+
+def sorted_by_x(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x, y, idx)`` in the order of a stable argsort of ``x``; no copies when ``x`` is already sorted
+    (a stable sort of sorted data is the identity, so the result is the same)."""
+    if x.size < 2 or bool(np.all(x[1:] >= x[:-1])):
+        return x, y, idx
+    order = np.argsort(x, kind="stable")
+    return x[order], y[order], idx[order]
 
 
 def mad_sigma(values: np.ndarray) -> float:
@@ -96,6 +118,33 @@ def ema(values: np.ndarray, span: float) -> np.ndarray:
     return out
 
 
+#: Rows of a block matrix whose medians are taken at once (np.median copies what it is given).
+_MEDIAN_ROWS = 4096
+
+
+def block_medians(values: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Medians of consecutive blocks of ``block`` points and the block centres (as indices).
+
+    A last partial block of at least ``max(3, block // 2)`` points gets its own median. Rows are
+    taken a few thousand at a time: the result is the same as ``np.median(body, axis=1)`` (each
+    row's median depends only on that row), without a full copy of the curve.
+    Needs ``block >= 2`` and at least two full blocks.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = v.size
+    nb = n // block
+    body = v[: nb * block].reshape(nb, block)
+    med = np.empty(nb)
+    for a in range(0, nb, _MEDIAN_ROWS):
+        med[a:a + _MEDIAN_ROWS] = np.median(body[a:a + _MEDIAN_ROWS], axis=1)
+    centres = np.arange(nb) * block + (block - 1) / 2.0
+    rest = n - nb * block
+    if rest >= max(3, block // 2):
+        med = np.append(med, np.median(v[nb * block:]))
+        centres = np.append(centres, nb * block + (rest - 1) / 2.0)
+    return centres, med
+
+
 def block_median_trend(values: np.ndarray, block: int) -> np.ndarray:
     """A rolling-median-like smooth in O(n): medians of consecutive blocks, linearly interpolated.
 
@@ -108,16 +157,9 @@ def block_median_trend(values: np.ndarray, block: int) -> np.ndarray:
     block = max(1, int(block))
     if n == 0 or block <= 1:
         return v.copy()
-    nb = n // block
-    if nb < 2:
+    if n // block < 2:
         return np.full(n, float(np.median(v)))
-    body = v[: nb * block].reshape(nb, block)
-    med = np.median(body, axis=1)
-    centres = np.arange(nb) * block + (block - 1) / 2.0
-    rest = n - nb * block
-    if rest >= max(3, block // 2):
-        med = np.append(med, np.median(v[nb * block:]))
-        centres = np.append(centres, nb * block + (rest - 1) / 2.0)
+    centres, med = block_medians(v, block)
     return np.interp(np.arange(n, dtype=np.float64), centres, med)
 
 
@@ -220,7 +262,9 @@ def equal_count_bins(y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray
     n = y.size
     n_bins = max(1, min(int(n_bins), n))
     bounds = np.linspace(0, n, n_bins + 1).astype(np.int64)
-    cs = np.concatenate([[0.0], np.cumsum(y)])
+    cs = np.empty(n + 1)  # [0, cumsum(y)] without a second copy of the curve
+    cs[0] = 0.0
+    np.cumsum(y, out=cs[1:])
     means = (cs[bounds[1:]] - cs[bounds[:-1]]) / np.maximum(bounds[1:] - bounds[:-1], 1)
     return means, bounds[1:] - 1
 
@@ -494,7 +538,9 @@ def window_means_at(
     prev[1:] = at[:-1]
     first_w = (at[1] - at[0]) if m > 1 else (at[0] - st[0] + 1.0)
     prev[0] = at[0] - max(first_w, 0.0)
-    cs = np.concatenate([[0.0], np.cumsum(va)])
+    cs = np.empty(va.size + 1)  # [0, cumsum(values)] without a second copy
+    cs[0] = 0.0
+    np.cumsum(va, out=cs[1:])
     lo = np.searchsorted(st, prev, side="right")
     hi = np.searchsorted(st, at, side="right")
     cnt = np.maximum(hi - lo, 0)

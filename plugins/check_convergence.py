@@ -287,9 +287,7 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
                                   f"(needs >= {min_eval} eval or >= 5 train)",
                            facts={"train_points": n_train, "eval_points": n_eval})
 
-    x, y, idx = stats.finite_xy(series.step, series.value)
-    order = np.argsort(x, kind="stable")
-    x, y, idx = x[order], y[order], idx[order]
+    x, y, idx = stats.sorted_by_x(*stats.finite_xy(series.step, series.value))
     if float(y.min()) <= 0 or (series is train and looks_like_rl_objective(run)):
         why = ("the run logs rewards/KL (an RL objective such as GRPO/PPO)" if looks_like_rl_objective(run)
                else f"{what} reaches {_fmt(float(y.min()))} <= 0")
@@ -324,7 +322,7 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
     # Like-for-like train figures (first logged vs smoothed end; never the run mean).
     train_sentence = ""
     if train is not None and n_train >= 5:
-        tx, ty, tidx = stats.finite_xy(train.step, train.value)
+        tx, ty, _ = stats.finite_xy(train.step, train.value)
         if float(ty.min()) > 0:
             t_end, _ = _end_level(tx, ty, _tail(ty.size, 0.25))
             pct = 100.0 * (float(ty[0]) - t_end) / float(ty[0])
@@ -334,6 +332,7 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
             shown = f"{abs(pct):.1f}" if abs(pct) >= 95 or abs(pct) < 10 else f"{abs(pct):.0f}"
             train_sentence = (f"train loss ends {shown}% {word} its first logged value "
                               f"({_fmt(float(ty[0]))} at step {_step(tx[0])} → {_fmt(t_end)} smoothed at step {_step(tx[-1])})")
+        del tx, ty, _
     if run.summary.mean_train_loss is not None:
         facts["mean_train_loss_is_run_mean"] = run.summary.mean_train_loss
 
@@ -352,6 +351,7 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
         if float(ty.min()) > 0 and not _drop_is_noise(tx, ty, min_rel, mult):
             flat = False
             facts["eval_flat_train_fell"] = True
+        del tx, ty, _
     resumed_at = _resumed_log(run)
     if flat and resumed_at is not None and not lr_zero:
         # The log is a segment that starts mid-run: a flat loss there is not "never learned".

@@ -204,12 +204,18 @@ def _status(findings: list[Finding], settings: Any) -> Status:
     return Status.fail if worst >= 2 else Status.warn if worst == 1 else Status.pass_
 
 
+#: Points per slice when the spike test walks a long curve: the residuals, scales and z-scores of
+#: a million points are never held whole (each would be 8 MB), only the few candidates.
+_SPIKE_CHUNK = 1 << 16
+
+
 def robust_spikes(values: np.ndarray, z: float, min_ratio: float, log: bool = True,
                   min_excess: float = 0.0) -> list[tuple[int, float, float]]:
     """Upward spikes of a curve: (index, robust z, ratio to the local level); consecutive points merged.
 
     Residuals from a block-median trend, scaled by the block-median absolute residual
-    over blocks four times longer (a local, robust sd). O(n).
+    over blocks four times longer (a local, robust sd). O(n) time; memory: the log-curve
+    and its absolute residuals (2 x 8 bytes a point), everything else slice by slice.
     """
     v = np.asarray(values, dtype=np.float64)
     n = v.size
@@ -218,51 +224,81 @@ def robust_spikes(values: np.ndarray, z: float, min_ratio: float, log: bool = Tr
     lv = np.log(v) if log else v
     block = max(5, min(101, n // 40) | 1)
     if n < 4 * block:
-        level = stats.rolling_median(lv, block)
+        level_full = stats.rolling_median(lv, block)
+
+        def level_at(a: int, b: int) -> np.ndarray:
+            return level_full[a:b]
     else:
-        level = stats.block_median_trend(lv, block)
-    r = lv - level
+        centres, med = stats.block_medians(lv, block)
+
+        def level_at(a: int, b: int) -> np.ndarray:  # the block-median trend, one slice at a time
+            return np.interp(np.arange(a, b, dtype=np.float64), centres, med)
     scale_block = 4 * block
-    absr = np.abs(r)
+    absr = np.empty(n)
+    for a in range(0, n, _SPIKE_CHUNK):
+        b = min(n, a + _SPIKE_CHUNK)
+        np.abs(lv[a:b] - level_at(a, b), out=absr[a:b])
     if n >= 2 * scale_block:
         # The scale varies slowly: block medians of every 4th residual, interpolated, are enough.
         sub = stats.block_median_trend(absr[::4], block)
-        scale = np.interp(np.arange(n, dtype=np.float64), np.arange(sub.size, dtype=np.float64) * 4, sub)
+        sub_x = np.arange(sub.size, dtype=np.float64) * 4
+
+        def scale_at(a: int, b: int) -> np.ndarray:
+            return np.interp(np.arange(a, b, dtype=np.float64), sub_x, sub)
+        mid = float(np.median(absr, overwrite_input=True))  # absr is not needed after this
     else:
-        scale = np.full(n, float(np.median(absr)))
+        mid = float(np.median(absr, overwrite_input=True))
+
+        def scale_at(a: int, b: int) -> np.ndarray:
+            return np.full(b - a, mid)
+    del absr
     # A floor on the scale: a perfectly smooth curve has scale ~0 and every rounding step would be a "spike".
-    floor = max(float(np.median(absr)) * 0.25, 1e-12)
-    sd = stats.MAD_TO_SIGMA * np.maximum(scale, floor)
-    zs = r / sd
+    floor = max(mid * 0.25, 1e-12)
     # Only the few points above the z threshold need the other tests (keeps a 1M-point curve cheap).
-    cand = np.flatnonzero(zs > z)
+    cand_parts: list[np.ndarray] = []
+    z_parts: list[np.ndarray] = []
+    r_parts: list[np.ndarray] = []
+    level_parts: list[np.ndarray] = []
+    for a in range(0, n, _SPIKE_CHUNK):
+        b = min(n, a + _SPIKE_CHUNK)
+        level = level_at(a, b)
+        r = lv[a:b] - level
+        sd = stats.MAD_TO_SIGMA * np.maximum(scale_at(a, b), floor)
+        zs = r / sd
+        c = np.flatnonzero(zs > z)
+        if c.size:
+            cand_parts.append(c + a)
+            z_parts.append(zs[c])
+            r_parts.append(r[c])
+            level_parts.append(level[c])
+    cand = np.concatenate(cand_parts) if cand_parts else np.zeros(0, dtype=np.int64)
+    zc = np.concatenate(z_parts) if z_parts else np.zeros(0)
+    rc = np.concatenate(r_parts) if r_parts else np.zeros(0)
+    levc = np.concatenate(level_parts) if level_parts else np.zeros(0)
     if cand.size:
-        rc = r[cand]
         ok = (np.exp(rc) >= min_ratio) if log else np.ones(cand.size, dtype=bool)
         if min_excess > 0:
-            ok &= (v[cand] - (np.exp(level[cand]) if log else level[cand])) >= min_excess
+            ok &= (v[cand] - (np.exp(levc) if log else levc)) >= min_excess
         ok &= cand > block // 2  # before the first block's centre the level is extrapolated flat
-        cand = cand[ok]
+        cand, zc, rc = cand[ok], zc[ok], rc[ok]
     keep = []
-    for i in cand.tolist():
+    for j, i in enumerate(cand.tolist()):
         # A spike rises above what came just before it, too: a point on a steep drop whose
         # block also holds much lower later points (irregular logging intervals) is not one.
         left = lv[max(0, i - block): i]
         if left.size and lv[i] - float(np.median(left)) < (math.log(min_ratio) if log else 0.0):
             continue
-        keep.append(i)
-    hit = np.zeros(n, dtype=bool)
-    hit[keep] = True
+        keep.append(j)
+    # kept candidates are in index order; runs of consecutive indices are one spike
     out: list[tuple[int, float, float]] = []
-    idx = np.flatnonzero(hit)
     k = 0
-    while k < idx.size:
+    while k < len(keep):
         j = k
-        while j + 1 < idx.size and idx[j + 1] == idx[j] + 1:
+        while j + 1 < len(keep) and cand[keep[j + 1]] == cand[keep[j]] + 1:
             j += 1
-        seg = idx[k:j + 1]
-        best = int(seg[np.argmax(zs[seg])])
-        out.append((best, float(zs[best]), float(np.exp(r[best])) if log else math.inf))
+        seg = keep[k:j + 1]
+        best = seg[int(np.argmax(zc[seg]))]
+        out.append((int(cand[best]), float(zc[best]), float(np.exp(rc[best])) if log else math.inf))
         k = j + 1
     return out
 
@@ -360,41 +396,25 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
                            reason=_reason(findings, settings, "no train loss logged; checked the other series"),
                            findings=findings, facts=facts)
 
-    fin = np.isfinite(train.value)
     y_all = train.value
-    fidx = np.flatnonzero(fin)
-    y = y_all[fidx]
+    fin = np.isfinite(y_all)
+    if bool(fin.all()):
+        # every point finite: no index copy of the curve (int32 positions, or the values themselves)
+        fidx = np.arange(y_all.size, dtype=np.int32 if y_all.size < 2**31 else np.int64)
+        y = y_all
+    else:
+        fidx = np.flatnonzero(fin)
+        y = y_all[fidx]
+    del fin
     n = y.size
     facts["train_points"] = n
     positive = n > 0 and float(y.min()) > 0
 
     # -- flat-lined loss ------------------------------------------------------------------
     if n >= 2 and not rl:
-        min_rep = int(p("STB003", "min_repeats"))
-        min_val = float(p("STB003", "min_repeat_value"))
-        change = np.flatnonzero(np.diff(y) != 0)
-        starts = np.concatenate([[0], change + 1])
-        ends = np.concatenate([change, [n - 1]])
-        lens = ends - starts + 1
-        for kind in ("value", "zero"):
-            if kind == "value":
-                ok = (lens >= min_rep) & (np.abs(y[starts]) >= min_val)
-            else:
-                prev_big = np.concatenate([[False], np.abs(y[np.maximum(starts[1:] - 1, 0)]) >= min_val])
-                ok = (lens >= min_rep) & (y[starts] == 0.0) & prev_big
-            if ok.any():
-                j = int(np.argmax(np.where(ok, lens, 0)))
-                a, b = int(fidx[starts[j]]), int(fidx[ends[j]])
-                findings.append(Finding(
-                    code="STB003",
-                    message=(f"train loss is exactly {_fmt(float(y[starts[j]]))} at {int(lens[j])} consecutive logged "
-                             f"steps ({_step(train.step[a])}–{_step(train.step[b])}"
-                             + (f", lines {_line(train, a)}–{_line(train, b)}" if _line(train, a) else "") + ")"),
-                    hint=("A real loss never repeats exactly: check grad_norm for nan/inf, set "
-                          "logging_nan_inf_filter=False, and check that the optimizer actually steps."),
-                    step=float(train.step[a]), line=_line(train, a),
-                    evidence={"value": float(y[starts[j]]), "repeats": int(lens[j])}))
-                break
+        flat = _flatline_finding(train, y, fidx, int(p("STB003", "min_repeats")), float(p("STB003", "min_repeat_value")))
+        if flat is not None:
+            findings.append(flat)
 
     # -- divergence -------------------------------------------------------------------------
     if n >= 3:
@@ -465,13 +485,15 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
                               "end": end}))
 
     # -- resume jumps ----------------------------------------------------------------------
-    st = train.step[fidx]
+    st = train.step if y is y_all else train.step[fidx]
     if n >= 6:
         d = np.diff(st)
         pos = d[d > 0]
-        med = float(np.median(pos)) if pos.size else 0.0
+        med = float(np.median(pos, overwrite_input=True)) if pos.size else 0.0
+        del pos
         gap_mult = float(p("STB009", "gap_multiple"))
         cut = np.flatnonzero((d < 0) | ((d > gap_mult * med) if med > 0 else (d < 0)))
+        del d
         # A log that starts far into a run (resumed) often prints the checkpoint's loss first:
         # a jump right after that first point is a resume jump too.
         if med > 0 and float(st[0]) > gap_mult * med and float(st[0]) > 0.1 * float(st.max()):
@@ -525,6 +547,56 @@ def logcheck_check(run: Run, settings: Any) -> CheckResult:
                        reason=_reason(findings, settings, f"{n} finite train-loss points: no non-finite values, "
                                                           f"divergence or spikes"),
                        findings=findings, facts=facts)
+
+
+def _repeat_runs(y: np.ndarray, min_rep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of identical consecutive values: (starts, lengths) of the runs, in order.
+
+    For ``min_rep >= 2`` only runs of at least two values are listed (found from the equal-neighbour
+    mask, one byte a point), which is all the flat-line test looks at; for ``min_rep < 2`` every run,
+    single values included.
+    """
+    n = y.size
+    if min_rep < 2:
+        change = np.flatnonzero(np.diff(y) != 0)
+        starts = np.concatenate([[0], change + 1])
+        ends = np.concatenate([change, [n - 1]])
+        return starts, ends - starts + 1
+    same = np.empty(n + 1, dtype=np.int8)  # same[i + 1] = y[i + 1] == y[i]; 0 at both ends
+    same[0] = same[n] = 0
+    np.equal(y[1:], y[:-1], out=same[1:n].view(np.bool_))
+    edges = np.diff(same)
+    del same
+    up = np.flatnonzero(edges == 1)  # y[up] == y[up + 1]: a run of repeats starts at up
+    down = np.flatnonzero(edges == -1)  # ... and ends at down
+    return up, down - up + 1
+
+
+def _flatline_finding(train: Series, y: np.ndarray, fidx: np.ndarray, min_rep: int, min_val: float) -> Optional[Finding]:
+    """STB003: the longest run of one repeated value (or a loss stuck at exactly 0)."""
+    n = y.size
+    starts, lens = _repeat_runs(y, min_rep)
+    for kind in ("value", "zero"):
+        if kind == "value":
+            ok = (lens >= min_rep) & (np.abs(y[starts]) >= min_val)
+        else:
+            # the value just before the run (none for a run at the start)
+            prev_big = np.abs(y[np.maximum(starts - 1, 0)]) >= min_val
+            prev_big &= starts > 0
+            ok = (lens >= min_rep) & (y[starts] == 0.0) & prev_big
+        if ok.any():
+            j = int(np.argmax(np.where(ok, lens, 0)))
+            a, b = int(fidx[starts[j]]), int(fidx[starts[j] + lens[j] - 1])
+            return Finding(
+                code="STB003",
+                message=(f"train loss is exactly {_fmt(float(y[starts[j]]))} at {int(lens[j])} consecutive logged "
+                         f"steps ({_step(train.step[a])}–{_step(train.step[b])}"
+                         + (f", lines {_line(train, a)}–{_line(train, b)}" if _line(train, a) else "") + ")"),
+                hint=("A real loss never repeats exactly: check grad_norm for nan/inf, set "
+                      "logging_nan_inf_filter=False, and check that the optimizer actually steps."),
+                step=float(train.step[a]), line=_line(train, a),
+                evidence={"value": float(y[starts[j]]), "repeats": int(lens[j])})
+    return None
 
 
 def _isolated_overflows(run: Run, gn: Series, bad: np.ndarray) -> bool:

@@ -239,3 +239,66 @@ def test_memorised_loss_jittering_near_zero_is_not_divergence():
     res = run_check(stability, series_run(train_loss=fall + jitter))
     assert not [f for f in res.findings if f.code in ("STB004", "STB010")], [f.message for f in res.findings]
     assert res.status is Status.pass_
+
+
+def _spikes_whole_array(values, z, min_ratio, log=True, min_excess=0.0):
+    """robust_spikes as first written, on whole arrays (8 MB each at 1M points): the reference
+    the sliced version must reproduce exactly."""
+    from logcheck import stats
+    v = np.asarray(values, dtype=np.float64)
+    n = v.size
+    if n < 8:
+        return []
+    lv = np.log(v) if log else v
+    block = max(5, min(101, n // 40) | 1)
+    level = stats.rolling_median(lv, block) if n < 4 * block else stats.block_median_trend(lv, block)
+    r = lv - level
+    absr = np.abs(r)
+    if n >= 8 * block:
+        sub = stats.block_median_trend(absr[::4], block)
+        scale = np.interp(np.arange(n, dtype=np.float64), np.arange(sub.size, dtype=np.float64) * 4, sub)
+    else:
+        scale = np.full(n, float(np.median(absr)))
+    floor = max(float(np.median(absr)) * 0.25, 1e-12)
+    zs = r / (stats.MAD_TO_SIGMA * np.maximum(scale, floor))
+    cand = np.flatnonzero(zs > z)
+    ok = (np.exp(r[cand]) >= min_ratio) if log else np.ones(cand.size, dtype=bool)
+    if min_excess > 0:
+        ok &= (v[cand] - (np.exp(level[cand]) if log else level[cand])) >= min_excess
+    ok &= cand > block // 2
+    keep = [i for i in cand[ok].tolist() if not (lv[max(0, i - block): i].size and
+            lv[i] - float(np.median(lv[max(0, i - block): i])) < (math.log(min_ratio) if log else 0.0))]
+    out, k = [], 0
+    while k < len(keep):
+        j = k
+        while j + 1 < len(keep) and keep[j + 1] == keep[j] + 1:
+            j += 1
+        seg = np.array(keep[k:j + 1])
+        best = int(seg[np.argmax(zs[seg])])
+        out.append((best, float(zs[best]), float(np.exp(r[best])) if log else math.inf))
+        k = j + 1
+    return out
+
+
+@pytest.mark.parametrize("n", [9, 30, 404, 5000, plugin._SPIKE_CHUNK * 3 + 17, 300_000])
+def test_robust_spikes_in_slices_equal_the_whole_array_version(n):
+    rng = np.random.default_rng(n)
+    v = 1.8 + 6 * (np.arange(n) + 10.0) ** -0.4 * np.exp(rng.normal(0, 0.03, n))
+    hits = rng.integers(0, n, max(1, n // 2000))
+    v[hits] *= rng.uniform(1.5, 5, hits.size)
+    v[hits[: len(hits) // 2] + 1 if n > 10 else hits[:0]] *= 2.0  # some spikes two points long
+    for args in ((8.0, 1.3, True, 0.0), (3.0, 1.05, True, 0.1), (4.0, 1.0, False, 0.0)):
+        got = plugin.robust_spikes(v, args[0], args[1], log=args[2], min_excess=args[3])
+        assert got == _spikes_whole_array(v, *args)
+    if n >= 5000:
+        assert plugin.robust_spikes(v, 8.0, 1.3)  # the planted spikes are found
+
+
+@pytest.mark.parametrize("min_rep", [1, 2, 10])
+def test_repeat_runs_find_the_runs_the_flatline_rule_needs(min_rep):
+    y = np.array([1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 0.0, 0.0, 5.0, 5.0])
+    starts, lens = plugin._repeat_runs(y, min_rep)
+    if min_rep < 2:
+        assert starts.tolist() == [0, 2, 3, 6, 8] and lens.tolist() == [2, 1, 3, 2, 2]
+    else:
+        assert starts.tolist() == [0, 3, 6, 8] and lens.tolist() == [2, 3, 2, 2]

@@ -127,3 +127,44 @@ def test_ema_long_and_short_paths_agree():
     assert np.allclose(long_path[:5000], short_path[:5000])
     assert stats.ema(np.array([3.0]), 5)[0] == 3.0
     assert math.isclose(stats.ema(np.full(10, 2.0), 3)[-1], 2.0)
+
+
+def test_block_medians_match_a_whole_array_median():
+    rng = np.random.default_rng(9)
+    for n, block in ((10_000, 101), (50_123, 101), (9000, 7), (2 * 4096 * 11 + 5, 11), (37, 6)):
+        v = rng.normal(0, 1, n)
+        centres, med = stats.block_medians(v, block)
+        nb = n // block
+        assert np.array_equal(med[:nb], np.median(v[: nb * block].reshape(nb, block), axis=1))
+        assert centres[0] == (block - 1) / 2.0 and centres.size == med.size
+        rest = n - nb * block
+        assert med.size == nb + (1 if rest >= max(3, block // 2) else 0)
+
+
+def test_finite_xy_views_when_all_finite_and_copies_otherwise():
+    x = np.arange(5.0)
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    fx, fy, idx = stats.finite_xy(x, y)
+    assert np.shares_memory(fx, x) and not fx.flags.writeable and not fy.flags.writeable
+    assert idx.tolist() == [0, 1, 2, 3, 4]
+    y[2] = np.nan
+    fx, fy, idx = stats.finite_xy(x, y)
+    assert fx.tolist() == [0.0, 1.0, 3.0, 4.0] and idx.tolist() == [0, 1, 3, 4] and fy.flags.writeable
+
+
+def test_sorted_by_x_is_a_stable_argsort_without_copies_when_sorted():
+    x = np.array([1.0, 2.0, 2.0, 5.0])
+    y = np.array([4.0, 3.0, 2.0, 1.0])
+    idx = np.arange(4)
+    sx, sy, si = stats.sorted_by_x(x, y, idx)
+    assert sx is x and sy is y and si is idx
+    x2 = np.array([3.0, 1.0, 2.0, 1.0])
+    sx, sy, si = stats.sorted_by_x(x2, y, idx)
+    o = np.argsort(x2, kind="stable")
+    assert sx.tolist() == x2[o].tolist() and sy.tolist() == y[o].tolist() and si.tolist() == o.tolist()
+
+
+def test_equal_count_bins_means_and_ends():
+    y = np.arange(10.0)
+    means, ends = stats.equal_count_bins(y, 5)
+    assert means.tolist() == [0.5, 2.5, 4.5, 6.5, 8.5] and ends.tolist() == [1, 3, 5, 7, 9]
