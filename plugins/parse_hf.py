@@ -1757,7 +1757,7 @@ class HFStateParser(Parser):
         # Series of one group share its step/epoch arrays and use its value columns as they are:
         # a million entries cost their columns once, not once per metric (PERF_FINDINGS.md, section 3).
         group_axes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        zeros = np.zeros(max((len(g) for g in cols.groups), default=0), dtype=np.int64)
+        zeros = np.zeros(max((len(g) for g in cols.groups), default=0), dtype=np.int32)  # no lines in a JSON file
         series: dict[str, Series] = {}
         for (split, name), ps in parts.items():
             if len(ps) == 1 and len(ps[0][0]) and ps[0][0] is ps[0][3].order:
