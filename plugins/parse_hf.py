@@ -146,6 +146,7 @@ _JSON_HEAD_RE = re.compile(rb'\s*(?:\[\s*)?\{\s*"')  # a JSON object or array of
 
 _MAX_MESSAGE = 4096
 _BLOCK = 1 << 20  # bytes read at a time
+_MIN_BULK = 16  # consecutive dict lines worth decoding and storing together
 
 _KIND_TRAIN, _KIND_EVAL, _KIND_TEST = 0, 1, 2
 _AFTER_SUMMARY = 10  # added to a kind for dicts logged after the run's summary (final evaluate())
@@ -213,6 +214,19 @@ def _rate(text: Optional[str]) -> Optional[float]:
     if m.group(3) == "s/it":
         return 1.0 / v if v > 0 else None
     return v
+
+
+def _floats(values: list[Any]) -> Optional[list[float]]:
+    """The values as floats when all are floats, or all strings float() reads (transformers 5)."""
+    types = set(map(type, values))
+    if types == {float}:
+        return values
+    if types == {str}:
+        try:
+            return list(map(float, values))
+        except ValueError:
+            return None
+    return None
 
 
 def _counter(col: array, at: "slice | np.ndarray") -> np.ndarray:
@@ -323,7 +337,13 @@ class _ConsoleRun:
             return None
         for k in metric:
             v = d[k]
-            if type(v) is not float and type(v) is not int:
+            t = type(v)
+            if t is str:  # transformers 5 prints its numbers as strings ('loss': '10.71')
+                try:
+                    float(v)
+                except ValueError:
+                    return None
+            elif t is not float and t is not int:
                 return None
         g = _Group([(k, array("d")) for k in metric])
         for k, vals in g.cols:
@@ -456,8 +476,11 @@ class _ConsoleReader:
         """
         line = self._line
         fast = self._fast_dict_line if self.fast else (lambda lineno, raw: False)
+        batching = self.fast
         lineno = 0
         carry = b""
+        dense: list[bytes] = []  # consecutive lines that are one dict each (no progress bar)
+        dense_first = 0
         with open(self.path, "rb") as f:
             read = f.read
             while True:
@@ -470,11 +493,26 @@ class _ConsoleReader:
                 carry = lines.pop()
                 for raw in lines:
                     lineno += 1
-                    if raw[-1:] == b"}" and fast(lineno, raw):
-                        continue
+                    if raw[-1:] == b"}":
+                        if batching and raw[:2] == b"{'":
+                            if not dense:
+                                dense_first = lineno
+                            dense.append(raw)
+                            continue
+                        if dense:
+                            self._dense_lines(dense_first, dense)
+                            dense = []
+                        if fast(lineno, raw):
+                            continue
+                    elif dense:
+                        self._dense_lines(dense_first, dense)
+                        dense = []
                     if raw[-1:] == b"\r":
                         raw = raw[:-1]
                     line(lineno, raw)
+                if dense:
+                    self._dense_lines(dense_first, dense)
+                    dense = []
                 if len(carry) > MAX_LINE_BYTES:
                     # a line longer than the limit is handled in pieces that share its number
                     n = len(carry) - len(carry) % MAX_LINE_BYTES
@@ -487,6 +525,103 @@ class _ConsoleReader:
                 lineno += 1
                 line(lineno, carry)
         self.nlines = lineno
+
+    def _dense_lines(self, first: int, batch: list[bytes], split: bool = True) -> None:
+        """Lines ``first``, ``first + 1``, ... that are each one dict (a log without progress bars).
+
+        They are decoded with one ``orjson`` call, and runs of plain train dicts of one key set are
+        stored column by column (``_dense_bulk``); everything else, and a batch that does not decode
+        (a ``nan`` in one dict), goes line by line as before: the same run either way.
+        """
+        ds: Any = None
+        if len(batch) >= _MIN_BULK:
+            joined = b",".join(batch)
+            if b'"' not in joined and b"\x1b" not in joined and b"\x00" not in joined \
+                    and max(map(len, batch)) <= MAX_DICT_CHARS:
+                try:
+                    ds = loads_strict(b"[" + joined.replace(b"'", b'"') + b"]")
+                except ValueError:
+                    if split and len(batch) > 4 * _MIN_BULK:  # one odd dict: find it in smaller pieces
+                        for k in range(0, len(batch), 4 * _MIN_BULK):
+                            self._dense_lines(first + k, batch[k:k + 4 * _MIN_BULK], split=False)
+                        return
+                if type(ds) is not list or len(ds) != len(batch) or not all(type(d) is dict for d in ds):
+                    ds = None  # e.g. "{'a': 1}, {'b': 2}" on one line
+        start = 0
+        if ds is not None:
+            keys = list(map(tuple, ds))
+            i, n = 0, len(batch)
+            while i < n:
+                j = i + 1
+                k = keys[i]
+                while j < n and keys[j] == k:
+                    j += 1
+                if j - i > _MIN_BULK:
+                    for raw_i in range(start, i):  # what comes first changes what the bulk path sees
+                        self._one_dense_line(first + raw_i, batch[raw_i])
+                    start = i
+                    if self._dense_bulk(first + i, batch[i:j], ds[i:j], k):
+                        start = j
+                    else:
+                        # the first dict of a key set makes its group: one line, then try the rest
+                        self._one_dense_line(first + i, batch[i])
+                        start = i + 1
+                        if self._dense_bulk(first + i + 1, batch[i + 1:j], ds[i + 1:j], k):
+                            start = j
+                i = j
+        for raw_i in range(start, len(batch)):
+            self._one_dense_line(first + raw_i, batch[raw_i])
+
+    def _one_dense_line(self, lineno: int, raw: bytes) -> None:
+        if not self._fast_dict_line(lineno, raw):
+            self._line(lineno, raw)
+
+    def _dense_bulk(self, first: int, batch: list[bytes], ds: list[dict[str, Any]], keys: tuple[str, ...]) -> bool:
+        """What ``_fast_dict_line`` does for each of these dicts (plain train dicts, one key set,
+        mid-run), done column by column; False, with nothing changed, when one of its
+        conditions does not hold for every dict."""
+        cur = self.cur
+        g = cur.groups.get(keys)
+        if not g or keys not in self._plain or cur.summary_seen or (cur.T is None and self.bars):
+            return False
+        n = len(batch)
+        # a dict printed again right after itself is skipped as a duplicate: not here
+        if (batch[0] == cur.prev_body and cur.train_n == cur.prev_train_n) or any(map(bytes.__eq__, batch, batch[1:])):
+            return False
+        epochs = _floats([d["epoch"] for d in ds])
+        if epochs is None:
+            return False
+        ep = np.array(epochs)
+        if not np.isfinite(ep).all() or ep[0] < cur.last_train_epoch - 0.011 or bool((ep[1:] < ep[:-1] - 0.011).any()):
+            return False  # a non-finite epoch, or one that goes back (a new run): line by line
+        cols = []
+        for k, vals in g.cols:
+            v = _floats([d[k] for d in ds])
+            if v is None:
+                return False  # ints, booleans, odd strings: the per-dict path decides
+            cols.append((vals, v))
+        i0 = len(cur.kind)
+        for vals, v in cols:
+            vals.extend(v)
+        g.idx.extend(range(i0, i0 + n))
+        cur.kind.frombytes(bytes(n))  # _KIND_TRAIN
+        cur.epoch.extend(epochs)
+        tn = cur.train_n
+        cur.before.extend(array("i", [-1 if tn is None else tn]) * n)
+        cur.after.extend(array("i", [-1]) * n)
+        if cur.explicit is not None:
+            cur.explicit.extend(array("d", [math.nan]) * n)
+        cur.dline.extend(range(first, first + n))
+        cur.last_dict_line = first + n - 1
+        cur.started = True
+        cur.last_train_epoch = epochs[-1]
+        rt, et = cur.train_rate, cur.train_elapsed
+        rate = _rate(rt)
+        elapsed = _seconds(et) if et else None
+        cur.rate.extend(array("d", [math.nan if rate is None else rate]) * n)
+        cur.elapsed.extend(array("f", [math.nan if elapsed is None else elapsed]) * n)
+        cur.prev_body, cur.prev_train_n = batch[-1], tn
+        return True
 
     def _fast_dict_line(self, lineno: int, raw: bytes) -> bool:
         """The common line of a tqdm run: progress-bar frames, then ``\\r{'loss': ...}``.
@@ -558,6 +693,11 @@ class _ConsoleReader:
         keys = tuple(d)
         g = cur.groups.get(keys)
         e = d.get("epoch")
+        if type(e) is str:
+            try:
+                e = float(e)
+            except ValueError:
+                e = None
         if not (g and type(e) is float and e - e == 0.0 and keys in self._plain and (cur.T is not None or not self.bars)
                 and not cur.summary_seen and e >= cur.last_train_epoch - 0.011):
             self._metrics(d, lineno)
@@ -566,11 +706,14 @@ class _ConsoleReader:
         try:
             for k, vals in g.cols:
                 v = d[k]
-                if type(v) is bool:
+                t = type(v)
+                if t is str:
+                    v = float(v)
+                elif t is bool:
                     raise TypeError
                 vals.append(v)
                 done += 1
-        except (TypeError, OverflowError):
+        except (TypeError, ValueError, OverflowError):
             for _, vals in g.cols[:done]:
                 vals.pop()
             self._metrics(d, lineno)
@@ -908,11 +1051,14 @@ class _ConsoleReader:
                 try:
                     for k, vals in g.cols:  # the hot path: one append per metric
                         v = d[k]
-                        if type(v) is bool:
+                        t = type(v)
+                        if t is str:
+                            v = float(v)  # what parse_number gives whenever float() takes it
+                        elif t is bool:
                             raise TypeError
                         vals.append(v)
                         done += 1
-                except (TypeError, OverflowError):  # not a number this time: per key below
+                except (TypeError, ValueError, OverflowError):  # not a number this time: per key below
                     for _, vals in g.cols[:done]:
                         vals.pop()
                     g = None

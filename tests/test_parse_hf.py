@@ -762,3 +762,69 @@ def test_frames_between_the_first_and_last_are_checked_before_they_are_skipped(t
         assert run.series["train/loss"].step.tolist() == [20, 40]
     if "Some weights" in middle:
         assert any("Some weights" in e.text for e in run.events)
+
+
+def _dict_lines_of(fixture: str) -> list[bytes]:
+    """The dicts a real Trainer run printed, each on its own line (as with disable_tqdm=True)."""
+    src = (FIXTURES / fixture / "run.log").read_bytes()
+    return [ln.rpartition(b"\r")[2] for ln in src.split(b"\n") if ln.rpartition(b"\r")[2].startswith(b"{'")]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["copy", "dup", "nan", "int", "bool", "back", "eval", "text", "cr", "stop"]),
+                min_size=0, max_size=8),
+       st.integers(0, 2**31))
+def test_dense_dict_lines_stored_in_bulk_give_the_same_run_as_line_by_line(tmp_path_factory, edits, seed):
+    base = _dict_lines_of("hf_reference_tiny")
+    train = [ln for ln in base if ln.startswith(b"{'loss'")]
+    rnd = random.Random(seed)
+    lines = list(base) * 3  # long runs of train dicts, with the run's own eval dicts and summary
+    for e in edits:
+        p = rnd.randrange(len(lines))
+        t = rnd.choice(train)
+        lines.insert(p, {
+            "copy": t, "dup": lines[p - 1] if p else t,
+            "nan": t.replace(b"'loss': ", b"'loss': nan, 'x': ", 1),
+            "int": t.replace(b"'grad_norm': ", b"'grad_norm': 3, 'y': ", 1),
+            "bool": t.replace(b"'loss': ", b"'loss': True, 'z': ", 1),
+            "back": t.replace(b"'epoch': ", b"'epoch': 0.0, 'e': ", 1),
+            "eval": b"{'eval_loss': 2.5, 'eval_runtime': 1.0, 'epoch': 1.0}",
+            "text": b"Saving model checkpoint to out/checkpoint-40",
+            "cr": t + b"\r", "stop": b"{'train_runtime': 10.0, 'train_loss': 3.0, 'epoch': 3.0}",
+        }[e])
+    f = tmp_path_factory.mktemp("dense") / "run.log"
+    f.write_bytes(b"\n".join(lines) + b"\n")
+    fast = _dump(f)
+    reader = parse_hf_module()
+    reader.fast = False
+    try:
+        assert _dump(f) == fast
+    finally:
+        reader.fast = True
+
+
+def test_dense_bulk_path_is_taken_and_stores_every_dict(tmp_path):
+    lines = _dict_lines_of("hf_reference_tiny")
+    train = [ln for ln in lines if ln.startswith(b"{'loss'")]
+    assert len(train) >= 30
+    f = tmp_path / "run.log"
+    f.write_bytes(b"\n".join(train) + b"\n")
+    from logcheck.plugins import parse_hf
+
+    calls = []
+    orig = parse_hf._ConsoleReader._dense_bulk
+
+    def spy(self, first, batch, ds, keys):
+        ok = orig(self, first, batch, ds, keys)
+        calls.append((len(batch), ok))
+        return ok
+
+    reader = parse_hf._ConsoleReader
+    reader._dense_bulk = spy
+    try:
+        run = HFConsoleParser().parse(f, ParseContext())
+    finally:
+        reader._dense_bulk = orig
+    assert sum(n for n, ok in calls if ok) >= len(train) - 1
+    assert len(run.series["train/loss"]) == len(train)
+    assert run.series["train/loss"].line.tolist() == list(range(1, len(train) + 1))
