@@ -44,7 +44,6 @@ from logcheck.parsing import (
     MAX_DICT_CHARS,
     MAX_LINE_BYTES,
     clean,
-    iter_lines,
     loads_json,
     loads_strict,
     parse_number,
@@ -216,6 +215,18 @@ def _rate(text: Optional[str]) -> Optional[float]:
     return v
 
 
+def _quick_dict(body: bytes) -> Optional[dict[str, Any]]:
+    """A ``str(dict)`` line by a quote swap and orjson, the common case; None for anything else
+    (``nan``, quotes inside strings, not a dict), which ``parse_pydict`` then reads."""
+    if b'"' in body:
+        return None
+    try:
+        d = loads_strict(body.replace(b"'", b'"'))
+    except ValueError:
+        return None
+    return d if type(d) is dict else None
+
+
 def _floats(values: list[Any]) -> Optional[list[float]]:
     """The values as floats when all are floats, or all strings float() reads (transformers 5)."""
     types = set(map(type, values))
@@ -275,6 +286,26 @@ class _Group:
     def __init__(self, cols: list[tuple[str, array]]):
         self.idx = array("I")  # dict ordinals
         self.cols = cols  # (dict key, values) per metric, in the dict's key order
+
+    def append(self, d: dict[str, Any]) -> bool:
+        """One value per metric of ``d`` (the ordinal is the caller's); False, with nothing
+        appended, when one is not a number (the per-key path then decides)."""
+        done = 0
+        try:
+            for k, vals in self.cols:
+                v = d[k]
+                t = type(v)
+                if t is str:
+                    v = float(v)  # what parse_number gives whenever float() takes it (transformers 5)
+                elif t is bool:
+                    raise TypeError
+                vals.append(v)
+                done += 1
+        except (TypeError, ValueError, OverflowError):
+            for _, vals in self.cols[:done]:
+                vals.pop()
+            return False
+        return True
 
 
 class _ConsoleRun:
@@ -615,11 +646,9 @@ class _ConsoleReader:
         cur.last_dict_line = first + n - 1
         cur.started = True
         cur.last_train_epoch = epochs[-1]
-        rt, et = cur.train_rate, cur.train_elapsed
-        rate = _rate(rt)
-        elapsed = _seconds(et) if et else None
-        cur.rate.extend(array("d", [math.nan if rate is None else rate]) * n)
-        cur.elapsed.extend(array("f", [math.nan if elapsed is None else elapsed]) * n)
+        rate, elapsed = self._bar_reading(cur)
+        cur.rate.extend(array("d", [rate]) * n)
+        cur.elapsed.extend(array("f", [elapsed]) * n)
         cur.prev_body, cur.prev_train_n = batch[-1], tn
         return True
 
@@ -679,13 +708,8 @@ class _ConsoleReader:
         if body == cur.prev_body and cur.train_n == cur.prev_train_n:
             cur.duplicates += 1
             return True
-        d: Any = None
-        if b'"' not in body:
-            try:
-                d = loads_strict(body.replace(b"'", b'"'))
-            except ValueError:
-                d = None
-        if type(d) is not dict:
+        d = _quick_dict(body)
+        if d is None:
             self._dict_bytes(body, lineno)
             return True
         cur.prev_body, cur.prev_train_n = body, cur.train_n
@@ -702,20 +726,7 @@ class _ConsoleReader:
                 and not cur.summary_seen and e >= cur.last_train_epoch - 0.011):
             self._metrics(d, lineno)
             return True
-        done = 0
-        try:
-            for k, vals in g.cols:
-                v = d[k]
-                t = type(v)
-                if t is str:
-                    v = float(v)
-                elif t is bool:
-                    raise TypeError
-                vals.append(v)
-                done += 1
-        except (TypeError, ValueError, OverflowError):
-            for _, vals in g.cols[:done]:
-                vals.pop()
+        if not g.append(d):
             self._metrics(d, lineno)
             return True
         i = len(cur.kind)
@@ -731,6 +742,14 @@ class _ConsoleReader:
         cur.last_dict_line = lineno
         cur.started = True
         cur.last_train_epoch = e
+        rate, elapsed = self._bar_reading(cur)
+        cur.rate.append(rate)
+        cur.elapsed.append(elapsed)
+        return True
+
+    def _bar_reading(self, cur: _ConsoleRun) -> tuple[float, float]:
+        """The training bar's rate (it/s) and elapsed seconds as last drawn (NaN: none).
+        tqdm's texts repeat from dict to dict, so each is parsed once."""
         memo = self._memo
         rt = cur.train_rate
         rate = memo.get(rt)
@@ -744,9 +763,7 @@ class _ConsoleReader:
             elapsed = memo[et] = math.nan if elapsed is None else elapsed
         if len(memo) > 4096:
             memo.clear()
-        cur.rate.append(rate)
-        cur.elapsed.append(elapsed)
-        return True
+        return rate, elapsed
 
     def _skip_middle_frames(self, parts: list[bytes], T: int) -> list[bytes]:
         """With ``logging_steps`` > 1 a dict line holds a frame per step since the last dict.
@@ -953,13 +970,8 @@ class _ConsoleReader:
         if body == cur.prev_body and cur.train_n == cur.prev_train_n:
             cur.duplicates += 1
             return
-        d: Any = None
-        if b'"' not in body:
-            try:
-                d = loads_strict(body.replace(b"'", b'"'))
-            except ValueError:
-                d = None
-        if type(d) is not dict:
+        d = _quick_dict(body)
+        if d is None:
             d = parse_pydict(body.decode("utf-8", "replace"))
             if not d:
                 return
@@ -1046,24 +1058,10 @@ class _ConsoleReader:
             g = cur.groups.get(keys, False)
             if g is False:
                 g = cur.groups[keys] = cur.new_group(keys, d)
-            if g is not None:
-                done = 0
-                try:
-                    for k, vals in g.cols:  # the hot path: one append per metric
-                        v = d[k]
-                        t = type(v)
-                        if t is str:
-                            v = float(v)  # what parse_number gives whenever float() takes it
-                        elif t is bool:
-                            raise TypeError
-                        vals.append(v)
-                        done += 1
-                except (TypeError, ValueError, OverflowError):  # not a number this time: per key below
-                    for _, vals in g.cols[:done]:
-                        vals.pop()
-                    g = None
-                else:
-                    g.idx.append(i)
+            if g is not None and g.append(d):
+                g.idx.append(i)
+            else:
+                g = None  # not a number this time: per key below
             if g is None:
                 for k, v in d.items():
                     if k in _META_KEYS:
@@ -1072,20 +1070,7 @@ class _ConsoleReader:
                     if val is None:
                         continue
                     cur.add_loose(k, i, val)
-            # tqdm's rate and elapsed texts repeat from dict to dict: each is parsed once
-            memo = self._memo
-            rt = cur.train_rate
-            rate = memo.get(rt)
-            if rate is None:
-                rate = _rate(rt)
-                rate = memo[rt] = math.nan if rate is None else rate
-            et = cur.train_elapsed
-            elapsed = memo.get(et)
-            if elapsed is None:
-                elapsed = _seconds(et) if et else None
-                elapsed = memo[et] = math.nan if elapsed is None else elapsed
-            if len(memo) > 4096:
-                memo.clear()
+            rate, elapsed = self._bar_reading(cur)
             cur.rate.append(rate)
             cur.elapsed.append(elapsed)
         else:
