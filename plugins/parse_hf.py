@@ -240,6 +240,35 @@ def _floats(values: list[Any]) -> Optional[list[float]]:
     return None
 
 
+def _grid(lo: int, hi: int, c: int, shift: int, add: float, first_one: bool) -> np.ndarray:
+    """Points lo..hi-1 of the grid ``c x (i + shift) + add`` (point 0 is 1 when first_one)."""
+    g = np.arange(lo + shift, hi + shift, dtype=np.float64)
+    g *= c
+    if add:
+        g += add
+    if first_one and lo == 0 and len(g):
+        g[0] = 1.0
+    return g
+
+
+def _grid_fit(e: np.ndarray, est_tol: Any, c: int, shift: int, add: float, first_one: bool) -> Optional[float]:
+    """Sum of |grid - epoch x spe| when every point of the grid is within the epoch's
+    rounding of it (and the grid starts at >= 1), else None; slice by slice."""
+    total = 0.0
+    for i in range(0, len(e), _CHUNK):
+        part = e[i:i + _CHUNK]
+        est, tol = est_tol(part)
+        g = _grid(i, i + len(part), c, shift, add, first_one)
+        if i == 0 and g[0] < 1:
+            return None
+        g -= est
+        np.abs(g, out=g)
+        if not bool(np.all(g <= tol)):
+            return None
+        total += float(g.sum())
+    return total
+
+
 def _counter(col: array, at: "slice | np.ndarray") -> np.ndarray:
     """Progress-bar counters kept as int32 (-1: none) as floats (NaN: none) at ``at``."""
     c = np.frombuffer(col, dtype=np.int32)[at].astype(np.float64) if len(col) else np.zeros(0)
@@ -1592,46 +1621,54 @@ class _ConsoleReader:
 
     @staticmethod
     def _grid_steps(e: np.ndarray, spe: Optional[float], L: Optional[int]) -> tuple[np.ndarray, StepOrigin, str]:
+        """Steps as ``c x dict index`` (three layouts) checked against ``epoch x spe``; each
+        candidate grid is tested slice by slice and only the chosen one is made whole."""
         m = len(e)
-        k = np.arange(1, m + 1, dtype=np.float64)
-        if spe is not None and np.all(np.isfinite(e)):
-            est = e * spe
-            tol = _epoch_tol(e) * spe * 1.1 + 2
+        if spe is not None and m and _all(np.isfinite, e):
+            def est_tol(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                return x * spe, _epoch_tol(x) * spe * 1.1 + 2
+
+            (est0, est_last), (tol0, tol_last) = est_tol(e[[0, -1]])
             if L is not None:
                 cands: list[int] = [L]
             else:
                 # logging intervals compatible with the first and last epochs
                 if m > 1:
-                    slope, spread = (est[-1] - est[0]) / (m - 1), (tol[0] + tol[-1]) / (m - 1) + 1
+                    slope, spread = (est_last - est0) / (m - 1), (tol0 + tol_last) / (m - 1) + 1
                 else:
-                    slope, spread = float(est[0]), float(tol[0]) + 1
+                    slope, spread = float(est0), float(tol0) + 1
                 lo, hi = max(1, int(math.floor(slope - spread))), int(math.ceil(slope + spread))
                 cands = list(range(lo, hi + 1)) if hi - lo <= 200 else []
             found = []
             for c in cands:
-                offset = round((float(est[0]) - c) / c) * c
-                variants = [(k * c, ""),
-                            (np.concatenate(([1.0], (k[1:] - 1) * c)), " after a first log at step 1"),
-                            (k * c + offset, f" from step {offset:g} on (resumed run)")]
-                for grid, how in variants:
-                    if grid[0] >= 1 and np.all(np.abs(grid - est) <= tol):
-                        found.append((c, grid, how, float(np.abs(grid - est).sum())))
+                offset = round((float(est0) - c) / c) * c
+                # grid_i = c * (i + shift) + add, the first point 1 when first_one
+                for shift, add, first_one, how in ((1, 0, False, ""),
+                                                   (0, 0, True, " after a first log at step 1"),
+                                                   (1, offset, False, f" from step {offset:g} on (resumed run)")):
+                    fit = _grid_fit(e, est_tol, c, shift, add, first_one)
+                    if fit is not None:
+                        found.append((c, shift, add, first_one, how, fit))
                         break
             if found:
                 def roundness(c: int) -> tuple[bool, bool, bool]:
                     return (c % 100 == 0, c % 10 == 0, c % 5 == 0)  # logging_steps are usually round
 
-                found.sort(key=lambda f: (roundness(f[0]), -f[3]), reverse=True)
-                c, grid, how, _ = found[0]
+                found.sort(key=lambda f: (roundness(f[0]), -f[5]), reverse=True)
+                c, shift, add, first_one, how, _ = found[0]
+                grid = _grid(0, m, c, shift, add, first_one)
                 exact = L is not None or len(found) == 1 or roundness(c) > roundness(found[1][0])
                 src = "logging_steps" if L is not None else "the interval implied by the epochs"
                 return grid, (StepOrigin.reconstructed if exact else StepOrigin.estimated), (
                     f"train steps: {c} x dict index{how} ({src}), consistent with epoch x "
                     f"{spe:g} steps per epoch" + ("" if exact else f"; {len(found)} intervals fit"))
-            s = np.maximum(np.round(est), 1.0)
-            s = np.maximum.accumulate(s)
+            s = e * spe
+            np.round(s, out=s)
+            np.maximum(s, 1.0, out=s)
+            np.maximum.accumulate(s, out=s)
             return s, StepOrigin.estimated, (
                 f"train steps: estimated as epoch x {spe:g} steps per epoch (epochs are rounded in the log)")
+        k = np.arange(1, m + 1, dtype=np.float64)
         if L is not None:
             return k * L, StepOrigin.reconstructed, (
                 f"train steps: logging_steps ({L}) x dict index; assumes logging started at step {L} "
