@@ -238,8 +238,9 @@ def downsample(step: np.ndarray, value: np.ndarray, n: int = 400) -> tuple[np.nd
     if step.dtype == np.float64 and value.dtype == np.float64:
         return _downsample_f64(step, value, edges)
     s = np.array([step[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
-    v = np.array([np.nanmean(value[a:b]) if np.isfinite(value[a:b]).any() else np.nan
-                  for a, b in zip(edges[:-1], edges[1:])])
+    with np.errstate(invalid="ignore"):
+        v = np.array([np.nanmean(value[a:b]) if np.isfinite(value[a:b]).any() else np.nan
+                      for a, b in zip(edges[:-1], edges[1:])])
     return s, v
 
 
@@ -254,7 +255,8 @@ def _downsample_f64(step: np.ndarray, value: np.ndarray, edges: np.ndarray) -> t
     filled = np.where(nan, 0.0, value)  # nanmean's own replacement
     kept = np.add.reduceat(~nan, edges[:-1], dtype=np.intp).tolist()  # bins are never empty here
     finite = np.logical_or.reduceat(np.isfinite(value), edges[:-1]).tolist()
-    v = np.array([add(filled[a:b]) / k if f else np.nan for (a, b), k, f in zip(bounds, kept, finite)])
+    with np.errstate(invalid="ignore"):  # inf and -inf in one bin: NaN, as nanmean gives, without a warning
+        v = np.array([add(filled[a:b]) / k if f else np.nan for (a, b), k, f in zip(bounds, kept, finite)])
     return s, v
 
 

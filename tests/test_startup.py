@@ -150,3 +150,12 @@ def test_downsample_is_bit_identical_to_per_bin_means(size):
     if size > 400:
         assert np.isnan(got[1][0]) and np.isfinite(got[1][-1])  # the test covers both kinds of bin
 
+
+
+def test_downsample_of_inf_and_minus_inf_in_one_bin_is_nan_without_a_warning():
+    value = np.array([np.inf, -np.inf, 1.0, np.nan] * 500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the CLI would print a RuntimeWarning to stderr
+        step, down = downsample(np.arange(value.size, dtype=np.float64), value)
+        _, down_ints = downsample(np.arange(value.size), value)  # the general path
+    assert len(down) == 400 and np.isnan(down).all() and np.isnan(down_ints).all()
