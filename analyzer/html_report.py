@@ -408,6 +408,8 @@ def _plots(report: Report, baseline: Optional[dict[str, Any]]) -> tuple[Optional
         return overlay, per_run, ""
     except MissingExtraError as e:
         return None, [None] * len(runs), f"Plots are not included: {e}"
+    except Exception as e:  # noqa: BLE001 - a chart matplotlib cannot draw must not cost the report its findings
+        return None, [None] * len(runs), f"Plots are not included: matplotlib could not draw them ({type(e).__name__}: {e})"
 
 
 def render_html(report: Report, settings: Any = None, plots: bool = True) -> str:

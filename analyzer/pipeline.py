@@ -628,7 +628,18 @@ def _fmt_step(x: float) -> str:
 # ---------------------------------------------------------------------------
 
 
+# Logged numbers can be anything a float holds (1e308, inf and -inf side by side): checks and reports
+# compute with them and look at the NaN/inf they give; numpy's floating-point warnings would only
+# print noise to stderr of a CI job.
+_QUIET_FP = {"over": "ignore", "invalid": "ignore", "divide": "ignore", "under": "ignore"}
+
+
 def check_run(run: Run, settings: Settings, pm: PluginManager) -> RunReport:
+    with np.errstate(**_QUIET_FP):
+        return _check_run(run, settings, pm)
+
+
+def _check_run(run: Run, settings: Settings, pm: PluginManager) -> RunReport:
     results: list[CheckResult] = []
     for plugin, res in pm.call_isolated("logcheck_check", "check", run=run, settings=settings):
         if res is None:
@@ -805,7 +816,8 @@ def render(report: Report, fmt: str = "text", settings: Optional[Settings] = Non
     renderer = pm.formats.get(fmt)
     if renderer is None:
         raise UsageError(f"--format {fmt!r}: unknown format; known: {', '.join(sorted(pm.formats))}")
-    return renderer.render(report, settings)
+    with np.errstate(**_QUIET_FP):
+        return renderer.render(report, settings)
 
 
 def check_and_report(paths: Iterable[str], fmt: str = "text", stream: Optional[IO[str]] = None,

@@ -272,8 +272,11 @@ def _mark_non_finite(ax: Any, series: Iterable[Optional[Series]], label: bool) -
     return total
 
 
+_OFF_SCALE = 1e300  # drawn as off the axes, like inf: matplotlib's transforms fail on ranges near 1e308
+
+
 def _robust_ylim(values: list[np.ndarray], log: bool) -> Optional[tuple[float, float]]:
-    arrs = [v[np.isfinite(v)] for v in values if v is not None and v.size]
+    arrs = [v[np.isfinite(v) & (np.abs(v) < _OFF_SCALE)] for v in values if v is not None and v.size]
     arrs = [a[a > 0] if log else a for a in arrs]
     arrs = [a for a in arrs if a.size]
     if not arrs:
@@ -281,9 +284,13 @@ def _robust_ylim(values: list[np.ndarray], log: bool) -> Optional[tuple[float, f
     allv = np.concatenate(arrs)
     lo, hi = float(allv.min()), float(allv.max())
     if log:
-        return lo / 1.15, hi * 1.15
-    pad = (hi - lo) * 0.06 or abs(hi) * 0.05 or 1.0
-    return lo - pad, hi + pad
+        lim = (lo / 1.15, hi * 1.15)
+    else:
+        pad = (hi - lo) * 0.06 or abs(hi) * 0.05 or 1.0
+        lim = (lo - pad, hi + pad)
+    if not (math.isfinite(lim[0]) and math.isfinite(lim[1])):
+        lim = (lo, hi)  # values near the largest float (1e308): no room for a margin
+    return lim if lim[0] < lim[1] else None
 
 
 def _central(arrays: list[np.ndarray], tail: float = 0.5) -> np.ndarray:
@@ -717,6 +724,12 @@ def plot_report(report: Report, path: str | Path, settings: Any = None) -> Path:
     is drawn too. Raises :class:`UsageError` for another suffix or an unwritable path and
     :class:`MissingExtraError` without matplotlib.
     """
+    # logged values up to 1e308 make matplotlib's tick arithmetic overflow: drawn all the same
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return _plot_report(report, path, settings)
+
+
+def _plot_report(report: Report, path: str | Path, settings: Any = None) -> Path:
     path = Path(path)
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:

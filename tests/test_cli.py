@@ -143,3 +143,15 @@ def test_unknown_rule_code_in_select_is_one_line_and_exit_2(tmp_path):
     assert res.returncode == 2
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "unknown rule code or prefix 'XYZ999'" in lines[0]
+
+
+def test_extreme_logged_values_print_no_numpy_warnings(tmp_path):
+    # 1e308 next to -1e308, inf and -inf: the checks' arithmetic overflows, which is expected
+    values = ["1e308", "-1e308", "inf", "-inf", "nan", "2.0", "1e-308", "0"]
+    log = tmp_path / "train.log"
+    log.write_text("".join(f"step={i} loss={values[i % len(values)]} lr=1e-4\n" for i in range(1, 600)))
+    for fmt in ("json", "text", "html"):
+        res = run_cli("--format", fmt, str(log))
+        _no_traceback(res)
+        assert res.returncode in (0, 1), res.stderr
+        assert "Warning" not in res.stderr, res.stderr[-2000:]

@@ -425,3 +425,20 @@ def test_hostile_log_text_stays_text_in_chromium(browser, tmp_path):
     dom = open_page(browser, out)
     _check_page(dom, "logcheck: 2 runs — WARN", 3)
     assert "<script>alert('x')</script>" in dom["text"]  # shown as text, never run
+
+
+@needs_mpl
+def test_a_figure_matplotlib_cannot_draw_leaves_the_report_with_a_note(monkeypatch):
+    from logcheck import plot
+
+    def broken(*a, **k):
+        raise ValueError("Axis limits cannot be NaN or Inf")
+
+    monkeypatch.setattr(plot, "figure_png", broken)
+    from logcheck.pipeline import check_run, prepare
+
+    run = series_run(train_loss=[(i, 3.0 - 0.01 * i) for i in range(1, 51)])
+    settings, pm = prepare()
+    page = render_html(Report(runs=[check_run(run, settings, pm)]), settings)
+    assert "matplotlib could not draw them (ValueError: Axis limits cannot be NaN or Inf)" in page
+    assert "</html>" in page
