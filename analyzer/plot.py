@@ -359,6 +359,11 @@ def _epoch_axis(ax: Any, run: Run) -> None:
 
 
 def _annotate(ax: Any, text: str, xy: tuple[float, float], color: str, offset: tuple[int, int] = (10, 14)) -> None:
+    lo, hi = ax.get_ylim()
+    x, y = xy
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return
+    xy = (x, min(max(y, min(lo, hi)), max(lo, hi)))  # a label for a point off the axes sits on its edge
     ax.annotate(text, xy=xy, xytext=offset, textcoords="offset points", fontsize=8, color=color,
                 arrowprops={"arrowstyle": "-", "color": color, "lw": 0.8},
                 bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": color, "lw": 0.6, "alpha": 0.9}, zorder=8)
@@ -406,8 +411,11 @@ def _draw_findings(ax: Any, rr: RunReport, axes: dict[str, Any], detail: bool, c
     if gap is not None and detail:
         x, ye, yt, g = (_num(v) for v in (gap.step, gap.evidence.get("eval"), gap.evidence.get("train"),
                                           gap.evidence.get("gap")))
-        if None not in (x, ye, yt, g):
-            # The generalization gap at the last eval, like for like (train mean since the previous eval).
+        if None not in (x, ye, yt, g) and all(math.isfinite(v) for v in (x, ye, yt)):
+            # The generalization gap at the last eval, like for like (train mean since the previous eval);
+            # ends off the axes are drawn on its edge
+            lo, hi = sorted(ax.get_ylim())
+            ye, yt = (min(max(v, lo), hi) for v in (ye, yt))
             ax.annotate("", xy=(x, ye), xytext=(x, yt), zorder=7,
                         arrowprops={"arrowstyle": "<->", "color": "#37474f", "lw": 1.3, "shrinkA": 0, "shrinkB": 0})
             ax.text(x, (ye + yt) / 2 if ax.get_yscale() != "log" else math.sqrt(max(ye * yt, 1e-300)),
