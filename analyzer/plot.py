@@ -382,7 +382,7 @@ def _draw_findings(ax: Any, rr: RunReport, axes: dict[str, Any], detail: bool, c
     ovf = _facts(rr, "overfitting")
     emin = ovf.get("eval_min") if isinstance(ovf.get("eval_min"), dict) else None
     el = run.eval_loss
-    last_eval = float(np.nanmax(el.step)) if el is not None and np.isfinite(el.step).any() else None
+    last_eval = float(el.step[np.isfinite(el.step)].max()) if el is not None and np.isfinite(el.step).any() else None
     for code, shade, what in (("OVF001", 0.10, "overfitting"), ("OVF003", 0.06, "eval above its minimum (within noise)")):
         f = _finding(rr, code)
         if f is None:
@@ -687,7 +687,21 @@ def make_figure(runs: list[RunReport], baseline: Optional[dict[str, Any]] = None
                          color=VERDICT_COLOR.get(worst, "black"))
     else:
         fig.suptitle(title, fontsize=12, fontweight="bold")
+    for a in fig.axes:
+        _keep_in_range(a)
     return fig
+
+
+def _keep_in_range(ax: Any) -> None:
+    """A panel matplotlib scaled to values near the largest float (1e308) gets the range of its other
+    points instead: matplotlib cannot place ticks on such a range (and those values are off-scale
+    like inf, drawn beyond the edge)."""
+    lo, hi = ax.get_ylim()
+    if math.isfinite(lo) and math.isfinite(hi) and max(abs(lo), abs(hi)) < _OFF_SCALE:
+        return
+    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
+    lim = _robust_ylim([y for y in ys if y.size], ax.get_yscale() == "log")
+    ax.set_ylim(*(lim if lim is not None else (0.0, 1.0)))
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -138,7 +138,8 @@ def summary_figures(run: Run) -> dict[str, Any]:
             global_step = int(max(finite))
     epochs = s.epochs
     if epochs is None:
-        eps = [float(np.nanmax(x.epoch)) for x in run.series.values() if len(x) and np.isfinite(x.epoch).any()]
+        eps = [float(x.epoch[np.isfinite(x.epoch)].max()) for x in run.series.values()
+               if len(x) and np.isfinite(x.epoch).any()]
         if eps:
             epochs = max(eps)
     best_eval = best_step = None

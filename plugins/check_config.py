@@ -124,8 +124,9 @@ def _last_step(run: Run) -> Optional[float]:
             return float(v)
     best = None
     for s in run.series.values():
-        if len(s):
-            m = float(np.nanmax(s.step))
+        fin = s.step[np.isfinite(s.step)]
+        if fin.size:
+            m = float(fin.max())
             best = m if best is None else max(best, m)
     return best
 

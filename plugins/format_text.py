@@ -91,8 +91,9 @@ def render_run(rr: RunReport) -> list[str]:
         if epochs is not None:
             line += f" over {fmt_number(epochs, 3)} epochs"
             idx = epoch_index(tl.epoch) if tl is not None else None
-            if idx is not None and np.isfinite(idx).any():
-                lo, hi = int(np.nanmin(idx)), int(np.nanmax(idx))
+            fin = idx[np.isfinite(idx)] if idx is not None else None
+            if fin is not None and fin.size:
+                lo, hi = int(fin.min()), int(fin.max())
                 line += f" (epochs {lo}–{hi})" if hi > lo else f" (epoch {lo})"
         out.append(line)
     if tl is not None:

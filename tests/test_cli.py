@@ -154,7 +154,12 @@ def test_extreme_logged_values_print_no_numpy_warnings(tmp_path):
     csv = tmp_path / "metrics.csv"  # train and val loss side by side: the overfitting gap is drawn too
     csv.write_text("epoch,step,train_loss,val_loss\n" + "".join(
         f"{i // 50},{i},{values[i % 8]},{values[(i + 3) % 8]}\n" for i in range(1, 800)))
-    for path in (log, csv):
+    dicts = tmp_path / "dicts.log"  # str(dict) lines: grad norm and learning rate panels, infinite epochs
+    dicts.write_text("".join(
+        "{'loss': %s, 'grad_norm': %s, 'learning_rate': %s, 'epoch': %s}\n"
+        % (values[i % 8], values[(i + 1) % 8], values[(i + 2) % 8], "inf" if i % 7 == 0 else i / 100)
+        for i in range(1, 400)))
+    for path in (log, csv, dicts):
         for args in (("--format", "json"), ("--format", "text"), ("--format", "html"),
                      ("--plot", str(tmp_path / "curves.png"))):
             res = run_cli(*args, str(path))
