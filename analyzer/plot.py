@@ -693,15 +693,59 @@ def make_figure(runs: list[RunReport], baseline: Optional[dict[str, Any]] = None
 
 
 def _keep_in_range(ax: Any) -> None:
-    """A panel matplotlib scaled to values near the largest float (1e308) gets the range of its other
-    points instead: matplotlib cannot place ticks on such a range (and those values are off-scale
-    like inf, drawn beyond the edge)."""
-    lo, hi = ax.get_ylim()
-    if math.isfinite(lo) and math.isfinite(hi) and max(abs(lo), abs(hi)) < _OFF_SCALE:
-        return
-    ys = [np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()]
-    lim = _robust_ylim([y for y in ys if y.size], ax.get_yscale() == "log")
-    ax.set_ylim(*(lim if lim is not None else (0.0, 1.0)))
+    """Make a panel drawable whatever the values: matplotlib cannot place ticks on a range reaching
+    the largest float (1e308), and Agg refuses a path from 2.0 to 1e200 ("Exceeded cell block
+    limit"). A range that reaches 1e300 becomes the range of the other points, and the data lines
+    are clipped to a thousand times the visible range around it (what shows is the same)."""
+    lines = [ln for ln in ax.get_lines() if ln.get_transform() is ax.transData]
+    for axis, get, set_lim, data in (("y", ax.get_ylim, ax.set_ylim, lambda ln: ln.get_ydata()),
+                                     ("x", ax.get_xlim, ax.set_xlim, lambda ln: ln.get_xdata())):
+        lo, hi = get()
+        if not (math.isfinite(lo) and math.isfinite(hi) and max(abs(lo), abs(hi)) < _OFF_SCALE):
+            vals = [np.asarray(data(ln), dtype=float) for ln in lines]
+            log = (ax.get_yscale() if axis == "y" else ax.get_xscale()) == "log"
+            lim = _robust_ylim([v for v in vals if v.size], log)
+            set_lim(*(lim if lim is not None else (0.0, 1.0)))
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    xlog, ylog = ax.get_xscale() == "log", ax.get_yscale() == "log"
+    for ln in ax.get_lines():
+        try:
+            x = np.asarray(ln.get_xdata(), dtype=float)
+            y = np.asarray(ln.get_ydata(), dtype=float)
+        except (TypeError, ValueError):
+            continue
+        if x.size == 0 or x.shape != y.shape:
+            continue
+        # lines in data coordinates, and the step-at-the-edge marks (x data, y axes): their x
+        xc = _clip_far(x, x0, x1, xlog)
+        yc = _clip_far(y, y0, y1, ylog) if ln.get_transform() is ax.transData else y
+        if xc is not x or yc is not y:
+            ln.set_data(xc, yc)
+    # a label whose place is not on the canvas (a finding at step 1e308) is not drawn
+    for t in list(ax.texts):
+        try:
+            px, py = t.get_transform().transform(t.get_position())
+            if hasattr(t, "xy") and getattr(t, "xycoords", None) == "data":
+                ax_, ay_ = ax.transData.transform(t.xy)
+                px, py = max(abs(px), abs(ax_)), max(abs(py), abs(ay_))
+        except (ValueError, OverflowError, np.linalg.LinAlgError):
+            px = py = math.inf
+        if not (math.isfinite(px) and math.isfinite(py)) or max(abs(px), abs(py)) > 1e7:
+            t.set_visible(False)
+
+
+def _clip_far(v: np.ndarray, lo: float, hi: float, log: bool) -> np.ndarray:
+    """``v`` with finite values beyond a thousand ranges of [lo, hi] moved to that bound (non-finite stay
+    gaps): a segment to such a point leaves the axes at the same place to within a thousandth."""
+    if log and lo > 0:
+        a, b = lo / 1e30, hi * 1e30
+    else:
+        span = (hi - lo) or 1.0
+        a, b = lo - 1000 * span, hi + 1000 * span
+    fin = np.isfinite(v)
+    if not ((v[fin] < a).any() or (v[fin] > b).any()):
+        return v
+    return np.where(fin, np.clip(v, a, b), v)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -758,7 +802,8 @@ def _plot_report(report: Report, path: str | Path, settings: Any = None) -> Path
         raise UsageError(f"--plot {path}: the file name must end in .png, .svg or .pdf")
     fig = make_figure(list(report.runs), _baseline_of(settings))
     try:
-        fig.savefig(path, format=fmt, dpi=110, metadata=_metadata(fmt))
+        with _drawing():
+            fig.savefig(path, format=fmt, dpi=110, metadata=_metadata(fmt))
     except OSError as e:
         raise UsageError(f"--plot {path}: cannot write: {e.strerror or e}") from None
     return path
@@ -781,5 +826,12 @@ def figure_png(runs: list[RunReport], baseline: Optional[dict[str, Any]] = None,
 
     fig = make_figure(runs, baseline)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata=_metadata("png"))
+    with _drawing():
+        fig.savefig(buf, format="png", dpi=dpi, metadata=_metadata("png"))
     return buf.getvalue()
+
+
+def _drawing() -> Any:
+    """Settings for rasterising: a curve with values far off the axes (1e200 beside 2.0) is a path
+    Agg refuses to fill in one piece ("Exceeded cell block limit"); chunks of 10k vertices it takes."""
+    return _matplotlib().rc_context({"agg.path.chunksize": 10_000})

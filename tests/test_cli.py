@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -159,7 +160,21 @@ def test_extreme_logged_values_print_no_numpy_warnings(tmp_path):
         "{'loss': %s, 'grad_norm': %s, 'learning_rate': %s, 'epoch': %s}\n"
         % (values[i % 8], values[(i + 1) % 8], values[(i + 2) % 8], "inf" if i % 7 == 0 else i / 100)
         for i in range(1, 400)))
-    for path in (log, csv, dicts):
+    # random mixes of those (seeded; these two once crashed --plot): JSON lines with steps of 1e308
+    # and -1, and crafted (not captured) lines in Megatron's layout
+    pool = ["1e308", "-1e308", "inf", "-inf", "nan", "2.0", "1e-308", "0", "-0.0", "3.5", "1e-45", "-5"]
+    rnd = random.Random(101)
+    jsonl = tmp_path / "metrics.jsonl"
+    jsonl.write_text("".join(json.dumps({"step": rnd.choice([i, i, i, -1, 1e308]), "loss": float(rnd.choice(pool)),
+                                         "eval_loss": float(rnd.choice(pool)), "lr": float(rnd.choice(pool))}) + "\n"
+                             for i in range(800)))
+    rnd = random.Random(105)
+    mega = tmp_path / "megatron.log"
+    mega.write_text("".join(
+        f" iteration {i}/ 1000 | consumed samples: {8 * i} | elapsed time per iteration (ms): {rnd.choice(pool)} | "
+        f"learning rate: {rnd.choice(pool)} | global batch size: 8 | lm loss: {rnd.choice(pool)} | "
+        f"loss scale: {rnd.choice(pool)} | grad norm: {rnd.choice(pool)} |\n" for i in range(400)))
+    for path in (log, csv, dicts, jsonl, mega):
         for args in (("--format", "json"), ("--format", "text"), ("--format", "html"),
                      ("--plot", str(tmp_path / "curves.png"))):
             res = run_cli(*args, str(path))
