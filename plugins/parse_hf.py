@@ -44,6 +44,7 @@ from logcheck.parsing import (
     MAX_DICT_CHARS,
     MAX_LINE_BYTES,
     clean,
+    iter_line_blocks,
     loads_json,
     loads_strict,
     parse_number,
@@ -538,19 +539,17 @@ class _ConsoleReader:
         fast = self._fast_dict_line if self.fast else (lambda lineno, raw: False)
         batching = self.fast
         lineno = 0
-        carry = b""
         dense: list[bytes] = []  # consecutive lines that are one dict each (no progress bar)
         dense_first = 0
         with open(self.path, "rb") as f:
-            read = f.read
-            while True:
-                block = read(_BLOCK)
-                if not block:
-                    break
-                if carry:
-                    block = carry + block
-                lines = block.split(b"\n")
-                carry = lines.pop()
+            for first, data, whole in iter_line_blocks(f, _BLOCK, MAX_LINE_BYTES):
+                if not whole:  # a piece of a line longer than a block, or the last line without a newline
+                    lineno = first
+                    line(lineno, data)
+                    continue
+                lines = data.split(b"\n")
+                lines.pop()
+                lineno = first
                 for raw in lines:
                     lineno += 1
                     if raw[-1:] == b"}":
@@ -573,17 +572,6 @@ class _ConsoleReader:
                 if dense:
                     self._dense_lines(dense_first, dense)
                     dense = []
-                if len(carry) > MAX_LINE_BYTES:
-                    # a line longer than the limit is handled in pieces that share its number
-                    n = len(carry) - len(carry) % MAX_LINE_BYTES
-                    if n == len(carry):
-                        n -= MAX_LINE_BYTES
-                    for k in range(0, n, MAX_LINE_BYTES):
-                        line(lineno + 1, carry[k:k + MAX_LINE_BYTES])
-                    carry = carry[n:]
-            if carry:
-                lineno += 1
-                line(lineno, carry)
         self.nlines = lineno
 
     def _dense_lines(self, first: int, batch: list[bytes], split: bool = True) -> None:

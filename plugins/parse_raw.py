@@ -34,8 +34,8 @@ from typing import Any, Optional
 import numpy as np
 
 from logcheck import Ending, ParseContext, ParseError, Parser, Run, RunBuilder, Source, StepOrigin, hookimpl
-from logcheck.parsing import (MAX_LINE_BYTES, clean, iter_lines_of, last_frame, loads_json, parse_number,
-                              parse_pydict, split_rank)
+from logcheck.parsing import (MAX_LINE_BYTES, clean, iter_line_blocks, iter_lines_of, last_frame, loads_json,
+                              parse_number, parse_pydict, split_rank)
 
 NAN = math.nan
 
@@ -613,22 +613,6 @@ _BLOCK = 1 << 20  # read size; blocks end at a line end
 _FAST_BLOCK_MIN = 4096  # smaller blocks go line by line (a small file gains nothing)
 
 
-class _OneLine:
-    """``readline`` over a file that stops after the first ``\n``: one long line in pieces."""
-
-    def __init__(self, f: Any):
-        self.f = f
-        self.done = False
-
-    def readline(self, size: int) -> bytes:
-        if self.done:
-            return b""
-        chunk = self.f.readline(size)
-        if chunk[-1:] == b"\n" or not chunk:
-            self.done = True
-        return chunk
-
-
 class _RawParser(Parser):
     format = "raw"
 
@@ -657,29 +641,14 @@ class _RawParser(Parser):
         """Read the file in blocks of whole lines; the same lines and numbers as ``iter_lines``."""
         n = 0
         block = self.fast_block or self._block
-        size = _BLOCK
         with open(path, "rb") as f:
-            read = f.read
-            while True:
-                buf = read(size)
-                if not buf:
-                    return n
-                cut = buf.rfind(b"\n")
-                if cut < 0:
-                    n += 1
-                    if len(buf) < size:  # the last line, without a newline
-                        self._one(st, n, buf, False)
-                        return n
-                    # a line longer than a block: in pieces, as iter_lines gives it
-                    f.seek(-len(buf), 1)
-                    for _k, piece in iter_lines_of(_OneLine(f), MAX_LINE_BYTES):
-                        if piece:
-                            self._dispatch(st, n, piece)
-                    continue
-                if cut + 1 < len(buf):
-                    f.seek(cut + 1 - len(buf), 1)
-                    buf = buf[: cut + 1]
-                n = block(st, n, buf)
+            for first, data, whole in iter_line_blocks(f, _BLOCK, MAX_LINE_BYTES):
+                if whole:
+                    n = block(st, first, data)
+                else:  # a piece of a line longer than a block, or the last line without a newline
+                    n = first
+                    self._one(st, n, data, False)
+        return n
 
     def _block(self, st: _Stream, n: int, buf: bytes) -> int:
         """Whole ``\n``-terminated lines; returns the number of the last one."""

@@ -203,3 +203,27 @@ def test_set_columns_shares_one_step_epoch_line_column_between_series():
     assert run.model_dump()["series"]["train/lr"]["line"] == [5, 6, 7]
     with pytest.raises(ValueError, match="differ in length"):
         b.set_columns("train", "bad", step, array("d", [1.0]), epoch, line)
+
+
+@pytest.mark.parametrize("size", [3, 7, 64, 1 << 20])
+def test_iter_line_blocks_gives_the_lines_and_numbers_of_iter_lines(tmp_path, size):
+    import io
+
+    from logcheck.parsing import iter_line_blocks, iter_lines_of
+
+    max_line = 16
+    data = (b"a\r\n\nbc\r\n" + b"x" * 40 + b"\r\n" + b"y" * 16 + b"\n" + b"z" * 14 + b"\r\n" + b"\r\r\n"
+            + b"w" * 37)  # CRLF, empty lines, lines longer than max_line, no final newline
+    expected = [(n, raw) for n, raw in iter_lines_of(io.BytesIO(data), max_line) if raw]
+    got = []
+    for n, chunk, whole in iter_line_blocks(io.BytesIO(data), size, max_line):
+        if not whole:
+            got.append((n, chunk))
+            continue
+        lines = chunk.split(b"\n")
+        assert lines.pop() == b""  # whole lines only: a block never splits one
+        for k, raw in enumerate(lines, n + 1):
+            raw = raw[:-1] if raw[-1:] == b"\r" else raw
+            if raw:
+                got.append((k, raw))
+    assert got == expected
