@@ -19,8 +19,10 @@ How a step is derived, most trusted first:
 from __future__ import annotations
 
 import math
+import operator
 import re
 from array import array
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Optional
 
@@ -303,6 +305,162 @@ def _is_train_desc(desc: str) -> bool:
     return d in _TRAIN_BAR_DESC
 
 
+def _tqdm_runs(lines: list[bytes]) -> list[tuple[int, int]]:
+    """Where ``lines`` has more than ``_MIN_BULK`` consecutive lines that start with a carriage
+    return and end with a dict (tqdm frames, then a dict): ``(first, end)`` index pairs."""
+    cand = list(map(operator.and_, map(bytes.startswith, lines, repeat(b"\r")),
+                    map(bytes.endswith, lines, repeat(b"}"))))
+    runs = []
+    i, n = 0, len(cand)
+    while True:
+        try:
+            i = cand.index(True, i)
+        except ValueError:
+            break
+        try:
+            j = cand.index(False, i)
+        except ValueError:
+            j = n
+        if j - i > _MIN_BULK:
+            runs.append((i, j))
+        i = j
+    return runs
+
+
+_FRAME_RES: dict[int, re.Pattern[bytes]] = {}
+# a line that is one frame of a nested bar (tqdm position 1, the evaluation loop's) and nothing else
+_NESTED_FRAME_RE = re.compile(rb"\r {0,3}\d{1,3}%\|[^|\r\n\x1b\x00]{0,1000}\| \d{1,18}/\d{1,18} \[[^\]\r\n\x1b\x00]{0,200}\]\x1b\[A")
+
+
+def _frame_re(T: int) -> re.Pattern[bytes]:
+    """A frame of the training bar of total T, one per line (``  5%|▌   | N/T [E<R, RATE]``):
+    no description, ASCII but for the bar's glyphs. Where it matches, ``_BAR_RE`` reads the
+    same description, counter, elapsed time and rate (the groups)."""
+    p = _FRAME_RES.get(T)
+    if p is None:
+        if len(_FRAME_RES) > 64:
+            _FRAME_RES.clear()
+        p = _FRAME_RES[T] = re.compile(
+            rb"(?m)^( {0,3})\d{1,3}%%\|[^|\n\x1b\x00]{0,1000}\| (\d{1,10})/%d "
+            rb"\[([0-9:]{1,20})<[0-9:?]{1,20}, +([0-9.]{1,20}(?:it/s|s/it)|\?it/s)\]$" % T)
+    return p
+
+
+class _TqdmFrames:
+    """The frames of a run of tqdm dict lines, read together (C-level searches, one regex over
+    the joined frame ends), for lines of the two shapes the Trainer prints:
+    ``\\r LAST \\r BLANK \\r DICT`` and ``\\r PREV \\r LAST \\r BLANK \\r DICT``, where PREV is the
+    previous line's LAST redrawn by ``tqdm.write`` and LAST a frame of the training bar (total
+    T, no description). ``ok[i]`` says whether line i is such a line; for those, ``n[i]`` is
+    LAST's counter, ``c[i]`` the counter of the line's first frame, ``nf[i]`` its number of
+    frames, ``rate``/``elapsed``/``desc`` LAST's texts and ``bodies[i]`` the dict.
+    """
+
+    __slots__ = ("T", "ok", "n", "c", "nf", "rate", "elapsed", "desc", "bodies", "lasts")
+
+    @classmethod
+    def read(cls, batch: list[bytes], T: int) -> Optional["_TqdmFrames"]:
+        """The frames of ``batch`` when every line has the same shape (else None): the lines are
+        joined and split at their carriage returns at once, so that LAST, BLANK and DICT of every
+        line are slices of one list (each dict but the last then ends with its newline)."""
+        per = batch[0].count(b"\r")  # 3: LAST, BLANK, DICT; 4: PREV, LAST, BLANK, DICT
+        if per not in (3, 4) or not 0 < T < 2**31 - 1:
+            return None
+        N = len(batch)
+        parts = b"\n".join(batch).split(b"\r")
+        bodies = parts[per::per]
+        # every dict but the last ends its line: then (N - 1 newlines in all) each line has
+        # exactly `per` carriage returns, and the slices below are its pieces
+        if len(parts) != per * N + 1 or parts[0] or not all(map(bytes.endswith, bodies[:-1], repeat(b"}\n"))):
+            return None
+        lasts = parts[per - 2::per]
+        if per == 4 and parts[5::4] != lasts[:-1]:
+            return None  # PREV is not the previous line's LAST (the first line's is not known here)
+        if not all(b.isspace() for b in set(parts[per - 1::per])):
+            return None
+        pat = _frame_re(T)
+        ms = pat.findall(b"\n".join(lasts))
+        if len(ms) == N:
+            ok = [per == 3] + [True] * (N - 1)
+        else:  # not every LAST is a training-bar frame: which are
+            ms = [m.groups() if m else (b"", b"0", b"", b"") for m in map(pat.fullmatch, lasts)]
+            ok = [m[2] != b"" for m in ms]
+            if per == 4:  # PREV, the previous LAST, must be a training-bar frame too
+                ok = [o and po for o, po in zip(ok, [False] + ok)]
+        if not all(map(bytes.startswith, bodies, repeat(b"{'"))):
+            ok = [o and b[:2] == b"{'" for o, b in zip(ok, bodies)]
+        descs, nbs, ebs, rbs = zip(*ms)
+        self = cls()
+        self.T, self.ok, self.bodies, self.lasts, self.nf = T, ok, bodies, lasts, per - 2
+        self.n = n = list(map(int, nbs))
+        self.c = [-1] + n[:-1] if per == 4 else n
+        self.rate = list(map(bytes.decode, rbs))
+        self.elapsed = list(map(bytes.decode, ebs))
+        self.desc = list(map(bytes.decode, descs))
+        return self
+
+    def continues(self, rd: "_ConsoleReader", a: int, b: int) -> bool:
+        """Whether lines a..b-1 (all ``ok``) continue the training bar as the reader left it:
+        the same total, counters that never go back, the bar not finished."""
+        cur = rd.cur
+        T = self.T
+        ent = rd.bars.get(T)
+        if cur.T != T or ent is None or ent[1] != cur.train_n or cur.train_n is None:
+            return False
+        ns = self.n
+        if self.c[a] < cur.train_n or (self.nf == 2 and (a == 0 or ns[a - 1] != cur.train_n)):
+            return False
+        seg = ns[a:b]
+        return seg[-1] < T and not any(map(operator.lt, seg[1:], seg))
+
+    def apply(self, rd: "_ConsoleReader", a: int, b: int, i0: int) -> None:
+        """What ``_bar`` does with the frames of lines a..b-1, whose dicts are ``i0``, ``i0 + 1``, ...
+        (``continues`` said yes): counters before and after each dict, rate and elapsed time."""
+        cur = rd.cur
+        ns, cs = self.n, self.c
+        after = cur.after
+        for i in range(cur.pending_from, i0):  # dicts before these wait for the first frame's counter
+            after[i] = cs[a]
+        cur.before.extend(ns[a:b])
+        after.extend(cs[a + 1:b])
+        after.append(-1)
+        cur.pending_from = i0 + b - a - 1
+        memo = rd._memo
+        rates, els = self.rate[a:b], self.elapsed[a:b]
+        if len(memo) > 4096:
+            memo.clear()
+        rv = list(map(memo.get, rates))
+        if None in rv:
+            for r in set(rates).difference(memo):
+                x = _rate(r)
+                memo[r] = math.nan if x is None else x
+            rv = list(map(memo.__getitem__, rates))
+        ev = list(map(memo.get, els))
+        if None in ev:
+            for e in set(els).difference(memo):
+                x = _seconds(e) if e else None
+                memo[e] = math.nan if x is None else x
+            ev = list(map(memo.__getitem__, els))
+        cur.rate.extend(rv)
+        cur.elapsed.extend(ev)
+        rd.bar_seq += self.nf * (b - a)
+        last = b - 1
+        n, rate, el = ns[last], rates[-1], els[-1]
+        ent = rd.bars[self.T]
+        ent[1], ent[2], ent[3] = n, rate, el
+        cur.train_n, cur.train_rate, cur.train_elapsed = n, rate, el
+        for d in reversed(self.desc[a:b]):
+            if d:
+                if d != rd._desc:
+                    rd._desc, rd._desc_ok = d, _is_train_desc(d)
+                break
+        hit = (self.desc[last], n, self.T, rate, el)
+        rd._applied, rd._applied_run = hit, cur
+        if len(rd._frames) > 8:
+            rd._frames.clear()
+        rd._frames[self.lasts[last]] = hit
+
+
 # ---------------------------------------------------------------------------
 # Console parser
 # ---------------------------------------------------------------------------
@@ -529,76 +687,130 @@ class _ConsoleReader:
         return built if many else built[0]
 
     def _read_lines(self) -> None:
-        """Every line through ``_line``, or through ``_fast_dict_line`` when it can take it.
+        """Every line through ``_line``, or through one of the fast paths when it can take it.
 
         Lines are split on ``\\n`` only, in blocks of 1 MiB (the same lines and numbers as
-        ``iter_lines``, without a generator step per line): a metrics dict line of a tqdm run
-        is handled without decoding it or splitting more than its frames.
+        ``iter_lines``, without a generator step per line). Runs of tqdm dict lines (frames,
+        then the dict) go to ``_tqdm_lines``, the rest to ``_plain_lines``.
         """
-        line = self._line
-        fast = self._fast_dict_line if self.fast else (lambda lineno, raw: False)
-        batching = self.fast
         lineno = 0
-        dense: list[bytes] = []  # consecutive lines that are one dict each (no progress bar)
-        dense_first = 0
         with open(self.path, "rb") as f:
             for first, data, whole in iter_line_blocks(f, _BLOCK, MAX_LINE_BYTES):
                 if not whole:  # a piece of a line longer than a block, or the last line without a newline
                     lineno = first
-                    line(lineno, data)
+                    self._line(lineno, data)
                     continue
                 lines = data.split(b"\n")
                 lines.pop()
-                lineno = first
-                for raw in lines:
-                    lineno += 1
-                    if raw[-1:] == b"}":
-                        if batching and raw[:2] == b"{'":
-                            if not dense:
-                                dense_first = lineno
-                            dense.append(raw)
-                            continue
-                        if dense:
-                            self._dense_lines(dense_first, dense)
-                            dense = []
-                        if fast(lineno, raw):
-                            continue
-                    elif dense:
-                        self._dense_lines(dense_first, dense)
-                        dense = []
-                    if raw[-1:] == b"\r":
-                        raw = raw[:-1]
-                    line(lineno, raw)
-                if dense:
-                    self._dense_lines(dense_first, dense)
-                    dense = []
+                lineno = first + len(lines)
+                pos = 0
+                if self.fast:
+                    for i, j in _tqdm_runs(lines):
+                        if pos < i:
+                            self._plain_lines(first + pos, lines[pos:i])
+                        self._tqdm_lines(first + i, lines[i:j])
+                        pos = j
+                self._plain_lines(first + pos, lines[pos:] if pos else lines)
         self.nlines = lineno
 
-    def _dense_lines(self, first: int, batch: list[bytes], split: bool = True) -> None:
-        """Lines ``first``, ``first + 1``, ... that are each one dict (a log without progress bars).
+    def _plain_lines(self, start: int, lines: list[bytes]) -> None:
+        """Lines ``start + 1``, ``start + 2``, ...: a tqdm dict line through ``_fast_dict_line``,
+        runs of lines that are one dict each through ``_dense_lines``, the rest through ``_line``."""
+        line = self._line
+        fast = self._fast_dict_line if self.fast else (lambda lineno, raw: False)
+        batching = self.fast
+        lineno = start
+        dense: list[bytes] = []  # consecutive lines that are one dict each (no progress bar)
+        dense_first = 0
+        for raw in lines:
+            lineno += 1
+            if raw[-1:] == b"}":
+                if batching and raw[:2] == b"{'":
+                    if not dense:
+                        dense_first = lineno
+                    dense.append(raw)
+                    continue
+                if dense:
+                    self._dense_lines(dense_first, dense, dense)
+                    dense = []
+                if fast(lineno, raw):
+                    continue
+            elif dense:
+                self._dense_lines(dense_first, dense, dense)
+                dense = []
+            elif batching and raw[-3:] == b"\x1b[A" and _NESTED_FRAME_RE.fullmatch(raw):
+                self._applied = None  # a frame of a nested bar (the eval loop's): _line would do no more
+                continue
+            if raw[-1:] == b"\r":
+                raw = raw[:-1]
+            line(lineno, raw)
+        if dense:
+            self._dense_lines(dense_first, dense, dense)
 
-        They are decoded with one ``orjson`` call, and runs of plain train dicts of one key set are
-        stored column by column (``_dense_bulk``); everything else, and a batch that does not decode
-        (a ``nan`` in one dict), goes line by line as before: the same run either way.
+    def _tqdm_lines(self, start: int, batch: list[bytes]) -> None:
+        """Lines ``start + 1``, ... that each start with a carriage return and end with a dict.
+
+        The usual one is what the Trainer prints with ``logging_steps=1``: the bar redrawn after
+        the previous dict, the bar's next frame, tqdm's blank, then the dict. Runs of such lines
+        whose frames are all the training bar's (``_TqdmFrames``) are stored together by
+        ``_dense_lines``, with each dict's counters, rate and elapsed time; any other line is
+        taken alone, by the same code as before. Either way the run is the same.
+        """
+        self._one_dense_line(start + 1, batch[0])  # it sets the bar state the others continue
+        n = len(batch)
+        T = self.cur.T
+        fr = _TqdmFrames.read(batch[1:], T) if T is not None and n > _MIN_BULK else None
+        if fr is None:
+            for k in range(1, n):
+                self._one_dense_line(start + k + 1, batch[k])
+            return
+        # line k of batch is line k - 1 of fr
+        ok = fr.ok
+        i, n = 0, n - 1
+        while i < n:
+            if not ok[i]:
+                self._one_dense_line(start + i + 2, batch[i + 1])
+                i += 1
+                continue
+            try:
+                j = ok.index(False, i)
+            except ValueError:
+                j = n
+            if j - i <= _MIN_BULK:
+                for k in range(i, j):
+                    self._one_dense_line(start + k + 2, batch[k + 1])
+            else:
+                self._dense_lines(start + i + 2, batch[i + 1:j + 1], fr.bodies[i:j], fr=fr, off=i)
+            i = j
+
+    def _dense_lines(self, first: int, batch: list[bytes], bodies: list[bytes], split: bool = True,
+                     fr: Optional["_TqdmFrames"] = None, off: int = 0) -> None:
+        """Lines ``first``, ``first + 1``, ... whose dicts are ``bodies`` (the lines themselves in a
+        log without progress bars; what follows the frames with ``fr``, lines ``off``... of it).
+
+        The dicts are decoded with one ``orjson`` call, and runs of plain train dicts of one key
+        set are stored column by column (``_dense_bulk``); everything else, and a batch that does
+        not decode (a ``nan`` in one dict), goes line by line as before: the same run either way.
         """
         ds: Any = None
-        if len(batch) >= _MIN_BULK:
-            joined = b",".join(batch)
+        if len(bodies) >= _MIN_BULK:
+            joined = b",".join(bodies)
             if b'"' not in joined and b"\x1b" not in joined and b"\x00" not in joined \
-                    and max(map(len, batch)) <= MAX_DICT_CHARS:
+                    and max(map(len, bodies)) <= MAX_DICT_CHARS:
                 try:
                     ds = loads_strict(b"[" + joined.replace(b"'", b'"') + b"]")
                 except ValueError:
-                    if split and len(batch) > 4 * _MIN_BULK:  # one odd dict: find it in smaller pieces
-                        for k in range(0, len(batch), 4 * _MIN_BULK):
-                            self._dense_lines(first + k, batch[k:k + 4 * _MIN_BULK], split=False)
+                    if split and len(bodies) > 4 * _MIN_BULK:  # one odd dict: find it in smaller pieces
+                        step = 4 * _MIN_BULK
+                        for k in range(0, len(bodies), step):
+                            self._dense_lines(first + k, batch[k:k + step], bodies[k:k + step], False, fr, off + k)
                         return
-                if type(ds) is not list or len(ds) != len(batch) or not all(type(d) is dict for d in ds):
+                if type(ds) is not list or len(ds) != len(bodies) or not all(type(d) is dict for d in ds):
                     ds = None  # e.g. "{'a': 1}, {'b': 2}" on one line
         start = 0
         if ds is not None:
             keys = list(map(tuple, ds))
-            i, n = 0, len(batch)
+            i, n = 0, len(bodies)
             while i < n:
                 j = i + 1
                 k = keys[i]
@@ -608,34 +820,45 @@ class _ConsoleReader:
                     for raw_i in range(start, i):  # what comes first changes what the bulk path sees
                         self._one_dense_line(first + raw_i, batch[raw_i])
                     start = i
-                    if self._dense_bulk(first + i, batch[i:j], ds[i:j], k):
+                    if self._dense_bulk(first + i, bodies[i:j], ds[i:j], k, fr, off + i):
                         start = j
                     else:
                         # the first dict of a key set makes its group: one line, then try the rest
                         self._one_dense_line(first + i, batch[i])
                         start = i + 1
-                        if self._dense_bulk(first + i + 1, batch[i + 1:j], ds[i + 1:j], k):
+                        if self._dense_bulk(first + i + 1, bodies[i + 1:j], ds[i + 1:j], k, fr, off + i + 1):
                             start = j
                 i = j
-        for raw_i in range(start, len(batch)):
+        for raw_i in range(start, len(bodies)):
             self._one_dense_line(first + raw_i, batch[raw_i])
 
     def _one_dense_line(self, lineno: int, raw: bytes) -> None:
         if not self._fast_dict_line(lineno, raw):
             self._line(lineno, raw)
 
-    def _dense_bulk(self, first: int, batch: list[bytes], ds: list[dict[str, Any]], keys: tuple[str, ...]) -> bool:
+    def _dense_bulk(self, first: int, batch: list[bytes], ds: list[dict[str, Any]], keys: tuple[str, ...],
+                    fr: Optional["_TqdmFrames"] = None, off: int = 0) -> bool:
         """What ``_fast_dict_line`` does for each of these dicts (plain train dicts, one key set,
         mid-run), done column by column; False, with nothing changed, when one of its
-        conditions does not hold for every dict."""
+        conditions does not hold for every dict. With ``fr``, each dict comes after its line's
+        frames of the training bar (lines ``off``... of ``fr``), which ``_bar`` would apply."""
         cur = self.cur
         g = cur.groups.get(keys)
         if not g or keys not in self._plain or cur.summary_seen or (cur.T is None and self.bars):
             return False
         n = len(batch)
-        # a dict printed again right after itself is skipped as a duplicate: not here
-        if (batch[0] == cur.prev_body and cur.train_n == cur.prev_train_n) or any(map(bytes.__eq__, batch, batch[1:])):
-            return False
+        if fr is not None:
+            if not fr.continues(self, off, off + n):
+                return False
+            ns = fr.n[off:off + n]
+            # the same dict again with the same counter: a duplicate, skipped line by line
+            # (the dicts but the last of fr end with their newline)
+            last = batch[-1].rstrip(b"\n")
+            if (batch[0].rstrip(b"\n") == cur.prev_body and ns[0] == cur.prev_train_n) or any(
+                    a == b and c == d for a, b, c, d in zip(batch[:-1], batch[1:-1] + [last + b"\n"], ns, ns[1:])):
+                return False
+        elif (batch[0] == cur.prev_body and cur.train_n == cur.prev_train_n) or any(map(bytes.__eq__, batch, batch[1:])):
+            return False  # a dict printed again right after itself is skipped as a duplicate: not here
         epochs = _floats([d["epoch"] for d in ds])
         if epochs is None:
             return False
@@ -654,19 +877,24 @@ class _ConsoleReader:
         g.idx.extend(range(i0, i0 + n))
         cur.kind.frombytes(bytes(n))  # _KIND_TRAIN
         cur.epoch.extend(epochs)
-        tn = cur.train_n
-        cur.before.extend(array("i", [-1 if tn is None else tn]) * n)
-        cur.after.extend(array("i", [-1]) * n)
+        if fr is None:
+            tn = cur.train_n
+            cur.before.extend(array("i", [-1 if tn is None else tn]) * n)
+            cur.after.extend(array("i", [-1]) * n)
         if cur.explicit is not None:
             cur.explicit.extend(array("d", [math.nan]) * n)
         cur.dline.extend(range(first, first + n))
         cur.last_dict_line = first + n - 1
         cur.started = True
         cur.last_train_epoch = epochs[-1]
-        rate, elapsed = self._bar_reading(cur)
-        cur.rate.extend(array("d", [rate]) * n)
-        cur.elapsed.extend(array("f", [elapsed]) * n)
-        cur.prev_body, cur.prev_train_n = batch[-1], tn
+        if fr is None:
+            rate, elapsed = self._bar_reading(cur)
+            cur.rate.extend(array("d", [rate]) * n)
+            cur.elapsed.extend(array("f", [elapsed]) * n)
+            cur.prev_body, cur.prev_train_n = batch[-1], tn
+        else:
+            fr.apply(self, off, off + n, i0)
+            cur.prev_body, cur.prev_train_n = last, cur.train_n
         return True
 
     def _fast_dict_line(self, lineno: int, raw: bytes) -> bool:

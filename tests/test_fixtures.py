@@ -18,6 +18,8 @@ EXPECTED = {
     "hf_high_lr": ["run.log", "trainer_state.json"],
     "hf_lr_zero": ["run.log", "trainer_state.json"],
     "hf_untied_head": ["run.log", "trainer_state.json", "config.json"],
+    "hf_every_step": ["run.log", "trainer_state.json", "config.json"],
+    "hf4_every_step": ["run.log", "trainer_state.json", "config.json"],
     "lightning_tqdm": ["run.log", "lightning_logs/version_0/metrics.csv",
                        "lightning_logs/version_0/hparams.yaml"],
     "lightning_rich": ["run.log", "lightning_logs/version_0/metrics.csv"],

@@ -349,7 +349,8 @@ def console_log(d: Path) -> Path:
     return logs[0]
 
 
-@pytest.mark.parametrize("name", ["hf_tiny", "hf4_tiny", "hf_overfit", "hf_high_lr", "hf_lr_zero"])
+@pytest.mark.parametrize("name", ["hf_tiny", "hf4_tiny", "hf_overfit", "hf_high_lr", "hf_lr_zero",
+                                  "hf_every_step", "hf4_every_step"])
 def test_fixture_console_agrees_with_state(name):
     d = fixture_dir(name)
     state_path = d / "trainer_state.json"
@@ -654,6 +655,26 @@ def _dump(path: Path) -> str:
     return "\n".join(x.model_dump_json() for x in runs)
 
 
+def _edited(data: bytes, edits: list[tuple[int, bytes, bool]]) -> bytes:
+    """``data`` with each piece inserted (or written over) at its position (mod the length)."""
+    buf = bytearray(data)
+    for pos, piece, replace in edits:
+        p = pos % (len(buf) + 1)
+        buf[p:p + (len(piece) if replace else 0)] = piece
+    return bytes(buf)
+
+
+def _fast_and_slow(path: Path) -> tuple[str, str]:
+    """The run with the fast paths, and with every line through the general line handler."""
+    fast = _dump(path)
+    reader = parse_hf_module()
+    reader.fast = False
+    try:
+        return fast, _dump(path)
+    finally:
+        reader.fast = True
+
+
 def test_fast_path_gives_the_same_runs_as_the_line_handler(monkeypatch):
     from logcheck.plugins import parse_hf
 
@@ -718,19 +739,9 @@ def test_fast_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_path_f
     src = (FIXTURES / fixture / "run.log").read_bytes()
     lines = src.split(b"\n")
     rows = [i for i, ln in enumerate(lines) if ln.endswith(b"}") and b"\r" in ln][:12]
-    data = bytearray(b"\n".join(lines[max(0, rows[0] - 3):rows[-1] + 2]))
-    for pos, piece, replace in edits:
-        p = pos % (len(data) + 1)
-        data[p:p + (len(piece) if replace else 0)] = piece
     f = tmp_path_factory.mktemp("mut") / "run.log"
-    f.write_bytes(bytes(data))
-    fast = _dump(f)
-    reader = parse_hf_module()
-    reader.fast = False
-    try:
-        slow = _dump(f)
-    finally:
-        reader.fast = True
+    f.write_bytes(_edited(b"\n".join(lines[max(0, rows[0] - 3):rows[-1] + 2]), edits))
+    fast, slow = _fast_and_slow(f)
     assert fast == slow
 
 
@@ -814,8 +825,8 @@ def test_dense_bulk_path_is_taken_and_stores_every_dict(tmp_path):
     calls = []
     orig = parse_hf._ConsoleReader._dense_bulk
 
-    def spy(self, first, batch, ds, keys):
-        ok = orig(self, first, batch, ds, keys)
+    def spy(self, first, batch, ds, keys, *rest):
+        ok = orig(self, first, batch, ds, keys, *rest)
         calls.append((len(batch), ok))
         return ok
 
@@ -828,3 +839,100 @@ def test_dense_bulk_path_is_taken_and_stores_every_dict(tmp_path):
     assert sum(n for n, ok in calls if ok) >= len(train) - 1
     assert len(run.series["train/loss"]) == len(train)
     assert run.series["train/loss"].line.tolist() == list(range(1, len(train) + 1))
+
+
+# ---------------------------------------------------------------------------
+# Runs of tqdm dict lines read together (_TqdmFrames) give what the line handler gives
+# ---------------------------------------------------------------------------
+
+
+def _bulk_lines(path: Path) -> tuple[int, str]:
+    """How many dict lines went through the bulk path, and the run as JSON."""
+    from logcheck.plugins import parse_hf
+
+    taken = []
+    orig = parse_hf._TqdmFrames.apply
+
+    def spy(self, rd, a, b, i0):
+        taken.append(b - a)
+        return orig(self, rd, a, b, i0)
+
+    parse_hf._TqdmFrames.apply = spy
+    try:
+        run = _dump(path)
+        return sum(taken), run
+    finally:
+        parse_hf._TqdmFrames.apply = orig
+
+
+@pytest.mark.parametrize("name", ["hf_every_step", "hf4_every_step"])
+def test_log_every_step_runs_are_read_in_bulk_and_give_the_line_handlers_run(name):
+    log = FIXTURES / name / "run.log"
+    if not log.is_file():
+        pytest.skip(f"fixture {name} not generated")
+    taken, fast = _bulk_lines(log)
+    assert taken >= 40  # of the 72 dict lines; the rest follow an eval or start a run of lines
+    assert _fast_and_slow(log) == (fast, fast)
+    run = HFConsoleParser().parse(log, ParseContext())
+    loss = run.series["train/loss"]
+    assert loss.step.tolist() == list(range(1, 73))
+    assert loss.step_origin == StepOrigin.reconstructed
+    # the bar's rate next to each dict, as tqdm printed it ("4.67it/s")
+    rate = run.series["train/steps_per_second"]
+    assert len(rate) == 72 and np.isfinite(rate.value).all() and 1 < float(np.median(rate.value)) < 20
+
+
+def _every_step_lines() -> list[bytes]:
+    src = (FIXTURES / "hf_every_step" / "run.log").read_bytes()
+    return src.split(b"\n")
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(
+    [b"\r", b" ", b"0", b"9", b"/", b"[", b"]", b"<", b",", b"%", b"|", b"{'", b"}", b"\x1b[A", b"\xe2\x96\x88",
+     b"\x00", b"'", b"nan", b"\n", b"?it/s", b"s/it", b"72", b"100%|"]), st.booleans()), max_size=5),
+       st.lists(st.sampled_from(["dup", "drop", "swap", "restart"]), max_size=3), st.integers(0, 2**31))
+def test_bulk_tqdm_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_path_factory, edits, moves, seed):
+    # the real every-step lines with a few bytes changed, and lines repeated, dropped, swapped or
+    # taken from the start again (a restarted run): the bulk path must give the line handler's run
+    log = FIXTURES / "hf_every_step" / "run.log"
+    if not log.is_file():
+        pytest.skip("fixture hf_every_step not generated")
+    from logcheck.plugins import parse_hf
+
+    lines = _every_step_lines()
+    rnd = random.Random(seed)
+    for mv in moves:
+        p = rnd.randrange(1, len(lines) - 1)
+        if mv == "dup":
+            lines.insert(p, lines[p])
+        elif mv == "drop":
+            del lines[p]
+        elif mv == "swap":
+            lines[p], lines[p + 1] = lines[p + 1], lines[p]
+        else:
+            lines[p:p] = lines[:p][-30:]
+    f = tmp_path_factory.mktemp("bulk") / "run.log"
+    f.write_bytes(_edited(b"\n".join(lines), edits))
+    old = parse_hf._MIN_BULK
+    parse_hf._MIN_BULK = 4  # shorter runs of lines are read in bulk too: more boundaries to get right
+    try:
+        fast, slow = _fast_and_slow(f)
+    finally:
+        parse_hf._MIN_BULK = old
+    assert fast == slow
+
+
+def test_bulk_tqdm_path_on_a_synthetic_million_step_shape(tmp_path):
+    # benchmarks/genlog.py's synthetic log (labelled synthetic; it imitates a long logging_steps=1
+    # run with an eval bar every 100 steps and rare inf grad norms): same run both ways
+    import subprocess
+    import sys
+
+    gen = Path(__file__).resolve().parents[1] / "benchmarks" / "genlog.py"
+    f = tmp_path / "synthetic.log"
+    subprocess.run([sys.executable, str(gen), "--steps", "3000", "--out", str(f)], check=True,
+                   capture_output=True)
+    taken, fast = _bulk_lines(f)
+    assert taken > 2500
+    assert _fast_and_slow(f) == (fast, fast)
