@@ -149,6 +149,7 @@ _JSON_HEAD_RE = re.compile(rb'\s*(?:\[\s*)?\{\s*"')  # a JSON object or array of
 _MAX_MESSAGE = 4096
 _BLOCK = 1 << 20  # bytes read at a time
 _MIN_BULK = 16  # consecutive dict lines worth decoding and storing together
+_DECODE_AT_ONCE = 1024  # dict lines decoded by one orjson call at most
 
 _KIND_TRAIN, _KIND_EVAL, _KIND_TEST = 0, 1, 2
 _AFTER_SUMMARY = 10  # added to a kind for dicts logged after the run's summary (final evaluate())
@@ -305,10 +306,11 @@ def _is_train_desc(desc: str) -> bool:
     return d in _TRAIN_BAR_DESC
 
 
-def _tqdm_runs(lines: list[bytes]) -> list[tuple[int, int]]:
-    """Where ``lines`` has more than ``_MIN_BULK`` consecutive lines that start with a carriage
-    return and end with a dict (tqdm frames, then a dict): ``(first, end)`` index pairs."""
-    cand = list(map(operator.and_, map(bytes.startswith, lines, repeat(b"\r")),
+def _dict_runs(lines: list[bytes], start: bytes) -> list[tuple[int, int]]:
+    """Where ``lines`` has more than ``_MIN_BULK`` consecutive lines that start with ``start``
+    and end with ``}``: ``(first, end)`` index pairs. ``\\r``: tqdm frames, then a dict;
+    ``{'``: a dict alone (a log without progress bars)."""
+    cand = list(map(operator.and_, map(bytes.startswith, lines, repeat(start)),
                     map(bytes.endswith, lines, repeat(b"}"))))
     runs = []
     i, n = 0, len(cand)
@@ -705,10 +707,16 @@ class _ConsoleReader:
                 lineno = first + len(lines)
                 pos = 0
                 if self.fast:
-                    for i, j in _tqdm_runs(lines):
+                    runs = _dict_runs(lines, b"\r") if b"\r" in data else []
+                    if data[:2] == b"{'" or b"\n{'" in data:  # lines that are one dict each
+                        runs = sorted(runs + _dict_runs(lines, b"{'"))
+                    for i, j in runs:
                         if pos < i:
                             self._plain_lines(first + pos, lines[pos:i])
-                        self._tqdm_lines(first + i, lines[i:j])
+                        if lines[i][:1] == b"\r":
+                            self._tqdm_lines(first + i, lines[i:j])
+                        else:
+                            self._dense_lines(first + i + 1, lines[i:j], lines[i:j])
                         pos = j
                 self._plain_lines(first + pos, lines[pos:] if pos else lines)
         self.nlines = lineno
@@ -793,6 +801,12 @@ class _ConsoleReader:
         not decode (a ``nan`` in one dict), goes line by line as before: the same run either way.
         """
         ds: Any = None
+        if split and len(bodies) > _DECODE_AT_ONCE:
+            # in pieces: a dict orjson refuses (nan) then costs a second decode of its piece only
+            for k in range(0, len(bodies), _DECODE_AT_ONCE):
+                end = k + _DECODE_AT_ONCE
+                self._dense_lines(first + k, batch[k:end], bodies[k:end], True, fr, off + k)
+            return
         if len(bodies) >= _MIN_BULK:
             joined = b",".join(bodies)
             if b'"' not in joined and b"\x1b" not in joined and b"\x00" not in joined \
@@ -1079,7 +1093,10 @@ class _ConsoleReader:
         if m is None or not fb[m.end():].isspace() and m.end() != len(fb):
             return False
         n, total, rate, elapsed = m.group("n", "total", "rate", "elapsed")
-        return (fb[: m.start()].decode(), int(n), int(total), None if rate is None else rate.decode(),
+        desc = fb[: m.start()]
+        if not (desc.isascii() and (rate is None or rate.isascii()) and (elapsed is None or elapsed.isascii())):
+            return False  # e.g. a second bar after the first one's glyphs: _line reads the decoded text
+        return (desc.decode(), int(n), int(total), None if rate is None else rate.decode(),
                 None if elapsed is None else elapsed.decode())
 
     def _line(self, lineno: int, raw: bytes) -> None:
