@@ -868,7 +868,9 @@ class _ConsoleReader:
             # the same dict again with the same counter: a duplicate, skipped line by line
             # (the dicts but the last of fr end with their newline)
             last = batch[-1].rstrip(b"\n")
-            if (batch[0].rstrip(b"\n") == cur.prev_body and ns[0] == cur.prev_train_n) or any(
+            if batch[0].rstrip(b"\n") == cur.prev_body and ns[0] == cur.prev_train_n:
+                return False
+            if any(map(operator.eq, ns, ns[1:])) and any(  # (the counter usually moves: no duplicate)
                     a == b and c == d for a, b, c, d in zip(batch[:-1], batch[1:-1] + [last + b"\n"], ns, ns[1:])):
                 return False
         elif (batch[0] == cur.prev_body and cur.train_n == cur.prev_train_n) or any(map(bytes.__eq__, batch, batch[1:])):
