@@ -348,6 +348,18 @@ def _frame_re(T: int) -> re.Pattern[bytes]:
     return p
 
 
+def _middle_frames_ok(batch: list[bytes], blob: bytes, k: int, T: int) -> bool:
+    """Whether the frames between PREV and LAST of these lines (k frames a line in all) are all
+    frames of the training bar, unfinished, with no description: checked by byte counts per line,
+    as ``_skip_middle_frames`` checks them on one line. Only their number matters then: ``_bar``
+    keeps what the last frame of a line leaves behind."""
+    for mark in (b"/%d [" % T, b"]\r", b"%|"):
+        if any(map(operator.ne, map(bytes.count, batch, repeat(mark)), repeat(k))):
+            return False
+    # no frame starts but with a space or digit (the dicts start with "{'", one a line)
+    return b"%d/%d [" % (T, T) not in blob and len(_FRAME_START_RE.findall(blob)) == len(batch)
+
+
 class _TqdmFrames:
     """The frames of a run of tqdm dict lines, read together (C-level searches, one regex over
     the joined frame ends), for lines of the two shapes the Trainer prints:
@@ -365,29 +377,33 @@ class _TqdmFrames:
         """The frames of ``batch`` when every line has the same shape (else None): the lines are
         joined and split at their carriage returns at once, so that LAST, BLANK and DICT of every
         line are slices of one list (each dict but the last then ends with its newline)."""
-        per = batch[0].count(b"\r")  # 3: LAST, BLANK, DICT; 4: PREV, LAST, BLANK, DICT
-        if per not in (3, 4) or not 0 < T < 2**31 - 1:
+        # 3: LAST, BLANK, DICT; 4: PREV, LAST, BLANK, DICT; more: frames between PREV and LAST
+        per = batch[0].count(b"\r")
+        if per < 3 or not 0 < T < 2**31 - 1:
             return None
         N = len(batch)
-        parts = b"\n".join(batch).split(b"\r")
+        blob = b"\n".join(batch)
+        parts = blob.split(b"\r")
         bodies = parts[per::per]
         # every dict but the last ends its line: then (N - 1 newlines in all) each line has
         # exactly `per` carriage returns, and the slices below are its pieces
         if len(parts) != per * N + 1 or parts[0] or not all(map(bytes.endswith, bodies[:-1], repeat(b"}\n"))):
             return None
         lasts = parts[per - 2::per]
-        if per == 4 and parts[5::4] != lasts[:-1]:
+        if per >= 4 and parts[1 + per::per] != lasts[:-1]:
             return None  # PREV is not the previous line's LAST (the first line's is not known here)
         if not all(b.isspace() for b in set(parts[per - 1::per])):
+            return None
+        if per > 4 and not _middle_frames_ok(batch, blob, per - 2, T):
             return None
         pat = _frame_re(T)
         ms = pat.findall(b"\n".join(lasts))
         if len(ms) == N:
-            ok = [per == 3] + [True] * (N - 1)
+            ok = [per == 3] + [True] * (N - 1)  # (the first line's PREV is checked by continues())
         else:  # not every LAST is a training-bar frame: which are
             ms = [m.groups() if m else (b"", b"0", b"", b"") for m in map(pat.fullmatch, lasts)]
             ok = [m[2] != b"" for m in ms]
-            if per == 4:  # PREV, the previous LAST, must be a training-bar frame too
+            if per >= 4:  # PREV, the previous LAST, must be a training-bar frame too
                 ok = [o and po for o, po in zip(ok, [False] + ok)]
         if not all(map(bytes.startswith, bodies, repeat(b"{'"))):
             ok = [o and b[:2] == b"{'" for o, b in zip(ok, bodies)]
@@ -395,7 +411,7 @@ class _TqdmFrames:
         self = cls()
         self.T, self.ok, self.bodies, self.lasts, self.nf = T, ok, bodies, lasts, per - 2
         self.n = n = list(map(int, nbs))
-        self.c = [-1] + n[:-1] if per == 4 else n
+        self.c = [-1] + n[:-1] if per >= 4 else n
         self.rate = list(map(bytes.decode, rbs))
         self.elapsed = list(map(bytes.decode, ebs))
         self.desc = list(map(bytes.decode, descs))
@@ -410,7 +426,7 @@ class _TqdmFrames:
         if cur.T != T or ent is None or ent[1] != cur.train_n or cur.train_n is None:
             return False
         ns = self.n
-        if self.c[a] < cur.train_n or (self.nf == 2 and (a == 0 or ns[a - 1] != cur.train_n)):
+        if self.c[a] < cur.train_n or (self.nf >= 2 and (a == 0 or ns[a - 1] != cur.train_n)):
             return False
         seg = ns[a:b]
         return seg[-1] < T and not any(map(operator.lt, seg[1:], seg))
@@ -764,20 +780,33 @@ class _ConsoleReader:
         ``_dense_lines``, with each dict's counters, rate and elapsed time; any other line is
         taken alone, by the same code as before. Either way the run is the same.
         """
-        self._one_dense_line(start + 1, batch[0])  # it sets the bar state the others continue
-        n = len(batch)
-        T = self.cur.T
-        fr = _TqdmFrames.read(batch[1:], T) if T is not None and n > _MIN_BULK else None
-        if fr is None:
-            for k in range(1, n):
-                self._one_dense_line(start + k + 1, batch[k])
-            return
-        # line k of batch is line k - 1 of fr
+        one = self._one_dense_line
+        one(start + 1, batch[0])  # it sets the bar state the others continue
+        # the lines in pieces of one shape (as many carriage returns): tqdm skips frames at
+        # times, and the first line after an evaluation has no redrawn frame
+        counts = list(map(bytes.count, batch, repeat(b"\r")))
+        i, n = 1, len(batch)
+        while i < n:
+            c = counts[i]
+            j = i + 1
+            while j < n and counts[j] == c:
+                j += 1
+            T = self.cur.T
+            fr = _TqdmFrames.read(batch[i:j], T) if T is not None and j - i > _MIN_BULK else None
+            if fr is None:
+                for k in range(i, j):
+                    one(start + k + 1, batch[k])
+            else:
+                self._tqdm_piece(start + i, batch[i:j], fr)
+            i = j
+
+    def _tqdm_piece(self, start: int, batch: list[bytes], fr: "_TqdmFrames") -> None:
+        """Lines ``start + 1``, ... of one shape, read by ``fr``: runs of its ``ok`` lines in bulk."""
         ok = fr.ok
-        i, n = 0, n - 1
+        i, n = 0, len(batch)
         while i < n:
             if not ok[i]:
-                self._one_dense_line(start + i + 2, batch[i + 1])
+                self._one_dense_line(start + i + 1, batch[i])
                 i += 1
                 continue
             try:
@@ -786,9 +815,9 @@ class _ConsoleReader:
                 j = n
             if j - i <= _MIN_BULK:
                 for k in range(i, j):
-                    self._one_dense_line(start + k + 2, batch[k + 1])
+                    self._one_dense_line(start + k + 1, batch[k])
             else:
-                self._dense_lines(start + i + 2, batch[i + 1:j + 1], fr.bodies[i:j], fr=fr, off=i)
+                self._dense_lines(start + i + 1, batch[i:j], fr.bodies[i:j], fr=fr, off=i)
             i = j
 
     def _dense_lines(self, first: int, batch: list[bytes], bodies: list[bytes], split: bool = True,

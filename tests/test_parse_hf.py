@@ -894,16 +894,20 @@ def _every_step_lines() -> list[bytes]:
 @given(st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(
     [b"\r", b" ", b"0", b"9", b"/", b"[", b"]", b"<", b",", b"%", b"|", b"{'", b"}", b"\x1b[A", b"\xe2\x96\x88",
      b"\x00", b"'", b"nan", b"\n", b"?it/s", b"s/it", b"72", b"100%|"]), st.booleans()), max_size=5),
-       st.lists(st.sampled_from(["dup", "drop", "swap", "restart"]), max_size=3), st.integers(0, 2**31))
-def test_bulk_tqdm_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_path_factory, edits, moves, seed):
-    # the real every-step lines with a few bytes changed, and lines repeated, dropped, swapped or
-    # taken from the start again (a restarted run): the bulk path must give the line handler's run
-    log = FIXTURES / "hf_every_step" / "run.log"
+       st.lists(st.sampled_from(["dup", "drop", "swap", "restart"]), max_size=3), st.integers(0, 2**31),
+       st.sampled_from(["hf_every_step", "hf_reference_tiny", "hf_overfit"]))
+def test_bulk_tqdm_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_path_factory, edits, moves, seed,
+                                                                          fixture):
+    # real dict lines with a few bytes changed, and lines repeated, dropped, swapped or taken from
+    # the start again (a restarted run): the bulk path must give the line handler's run. Every step
+    # logged: the redrawn frame and one new frame a line; hf_reference_tiny logs every 10 steps and
+    # hf_overfit every 4: the frames between are checked by byte counts
+    log = FIXTURES / fixture / "run.log"
     if not log.is_file():
-        pytest.skip("fixture hf_every_step not generated")
+        pytest.skip(f"fixture {fixture} not generated")
     from logcheck.plugins import parse_hf
 
-    lines = _every_step_lines()
+    lines = log.read_bytes().split(b"\n")
     rnd = random.Random(seed)
     for mv in moves:
         p = rnd.randrange(1, len(lines) - 1)
@@ -918,7 +922,7 @@ def test_bulk_tqdm_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_p
     f = tmp_path_factory.mktemp("bulk") / "run.log"
     f.write_bytes(_edited(b"\n".join(lines), edits))
     old = parse_hf._MIN_BULK
-    parse_hf._MIN_BULK = 4  # shorter runs of lines are read in bulk too: more boundaries to get right
+    parse_hf._MIN_BULK = 2  # shorter runs of lines are read in bulk too: more boundaries to get right
     try:
         fast, slow = _fast_and_slow(f)
     finally:
