@@ -231,7 +231,7 @@ def _quick_dict(body: bytes) -> Optional[dict[str, Any]]:
     return d if type(d) is dict else None
 
 
-def _floats(values: list[Any]) -> Optional[list[float]]:
+def _floats(values: "list[Any] | tuple[Any, ...]") -> "Optional[list[float] | tuple[float, ...]]":
     """The values as floats when all are floats, or all strings float() reads (transformers 5)."""
     types = set(map(type, values))
     if types == {float}:
@@ -904,15 +904,17 @@ class _ConsoleReader:
                 return False
         elif (batch[0] == cur.prev_body and cur.train_n == cur.prev_train_n) or any(map(bytes.__eq__, batch, batch[1:])):
             return False  # a dict printed again right after itself is skipped as a duplicate: not here
-        epochs = _floats([d["epoch"] for d in ds])
+        # the epochs and each metric's values, one tuple a column
+        epochs, *columns = zip(*map(operator.itemgetter("epoch", *(k for k, _ in g.cols)), ds))
+        epochs = _floats(epochs)
         if epochs is None:
             return False
         ep = np.array(epochs)
         if not np.isfinite(ep).all() or ep[0] < cur.last_train_epoch - 0.011 or bool((ep[1:] < ep[:-1] - 0.011).any()):
             return False  # a non-finite epoch, or one that goes back (a new run): line by line
         cols = []
-        for k, vals in g.cols:
-            v = _floats([d[k] for d in ds])
+        for (_, vals), column in zip(g.cols, columns):
+            v = _floats(column)
             if v is None:
                 return False  # ints, booleans, odd strings: the per-dict path decides
             cols.append((vals, v))
