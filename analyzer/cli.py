@@ -11,6 +11,7 @@ Exit codes: 0 nothing at or above ``--fail-on``; 1 a finding at or above it;
 """
 from __future__ import annotations
 
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -53,11 +54,11 @@ def cli() -> None:
 
 def _settings_from(opts: dict[str, Any], config_path: Optional[str]) -> Any:
     if config_path:
-        from .settings import _read_toml
+        from .settings import _read_toml, pyproject_section
 
         data = _read_toml(Path(config_path))
         if Path(config_path).name == "pyproject.toml":
-            data = data.get("tool", {}).get("logcheck", {})
+            data = pyproject_section(data, Path(config_path))
         source = config_path
     else:
         data, found = load_config_file(Path.cwd())
@@ -125,6 +126,10 @@ def check_command(paths: tuple[str, ...], fmt: str, output: Optional[str], show_
         if Path(plot_path).suffix.lower() not in SUFFIXES:
             raise UsageError(f"--plot {plot_path}: the file name must end in {', '.join(sorted(SUFFIXES))}")
     if follow:
+        if not (poll_interval > 0 and math.isfinite(poll_interval)):
+            raise UsageError(f"--poll-interval {poll_interval}: must be a positive number of seconds")
+        if stall_timeout is not None and not stall_timeout > 0:  # NaN fails too; inf is "never"
+            raise UsageError(f"--stall-timeout {stall_timeout}: must be a positive number of seconds")
         if plot_path or html_path:
             raise UsageError("--plot and --html cannot be combined with --follow")
         if len(paths) != 1 or Path(paths[0]).is_dir():

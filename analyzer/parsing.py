@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 try:  # orjson is a core dependency; json keeps the parser working without it
     import orjson as _orjson
 
-    _loads = _orjson.loads
+    _fast_loads = _orjson.loads
     _JSONError: tuple[type[BaseException], ...] = (_orjson.JSONDecodeError, ValueError)
 except ImportError:  # pragma: no cover
     _orjson = None
-    _loads = json.loads
+    _fast_loads = json.loads
     _JSONError = (ValueError,)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,6 +34,10 @@ if TYPE_CHECKING:  # pragma: no cover
 HEAD_BYTES = 256 * 1024
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: longer lines come in pieces
 MAX_DICT_CHARS = 200_000  # a metrics dict longer than this is not parsed
+# JSON nested deeper than this is refused before decoding: orjson before 3.10 has no nesting limit and
+# overflows the C stack on ~50,000 nested objects (a segfault, not an exception); Python's json raises
+# RecursionError. No log or state file nests more than a few levels.
+MAX_JSON_DEPTH = 512
 
 
 # ---------------------------------------------------------------------------
@@ -297,7 +301,7 @@ def parse_pydict(text: str) -> Optional[dict[str, Any]]:
             pass
         if "nan" in swapped or "inf" in swapped or "NaN" in swapped or "Infinity" in swapped:
             try:
-                obj = json.loads(_BAREWORD.sub(lambda m: _JSON_NONFINITE[m.group(1)], swapped))
+                obj = _py_loads(_BAREWORD.sub(lambda m: _JSON_NONFINITE[m.group(1)], swapped))
                 if isinstance(obj, dict):
                     return obj
             except ValueError:
@@ -317,14 +321,55 @@ _JSON_NONFINITE = {"nan": "NaN", "NaN": "NaN", "inf": "Infinity", "Infinity": "I
                    "-inf": "-Infinity", "-Infinity": "-Infinity"}
 
 
+_NON_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_TO_SQUARE = bytes.maketrans(b"{}", b"[]")
+
+
+def json_depth_ok(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the brackets of ``data`` nest at most ``limit`` deep.
+
+    Brackets inside strings count too, so False may be a false alarm on odd strings; True is
+    always right. Short or bracket-poor data (every log line) costs a ``len`` or two ``count``;
+    big data one ``bytes.translate`` (~2 GB/s) and a numpy pass over its brackets.
+    """
+    if len(data) <= limit:
+        return True
+    if isinstance(data, str):
+        if data.count("{") + data.count("[") <= limit:
+            return True
+        data = data.encode("utf-8", "surrogatepass")
+    elif len(data) < 1 << 16 and data.count(b"{") + data.count(b"[") <= limit:
+        return True  # (on big data the counts cost as much as the exact pass below)
+    import numpy as np
+
+    opens = np.frombuffer(bytes(data).translate(_TO_SQUARE, _NON_BRACKETS), dtype=np.uint8) == ord("[")
+    depth = np.cumsum(opens.astype(np.int8) * 2 - 1, dtype=np.int64)
+    return not len(depth) or int(depth.max()) <= limit
+
+
+def _depth_checked(loads: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def checked(data: Any) -> Any:
+        if not json_depth_ok(data):
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return loads(data)
+
+    return checked
+
+
+_loads = _depth_checked(_fast_loads)
+_py_loads = _depth_checked(json.loads)
+
+
 def loads_strict(data: bytes | str) -> Any:
-    """Strict JSON (orjson when installed): raises ValueError on anything else, NaN included."""
+    """Strict JSON (orjson when installed): raises ValueError on anything else, NaN included, and on
+    JSON nested deeper than :data:`MAX_JSON_DEPTH`."""
     return _loads(data)
 
 
 def loads_json(data: bytes | str) -> Any:
-    """JSON that also accepts ``NaN``/``Infinity`` (Python's json writes them)."""
+    """JSON that also accepts ``NaN``/``Infinity`` (Python's json writes them); ValueError for
+    anything else, JSON nested deeper than :data:`MAX_JSON_DEPTH` included."""
     try:
         return _loads(data)
     except _JSONError:
-        return json.loads(data)
+        return _py_loads(data)

@@ -140,6 +140,8 @@ def parse_directory(path: Path, settings: Settings, pm: PluginManager) -> Option
         raise
     except MemoryError:
         raise InputError(f"{path}: out of memory while parsing with {name}") from None
+    except RecursionError:
+        raise ParseError(f"{path}: too deeply nested for parser {name}") from None
     except Exception as e:
         owner = pm.parser_owner.get(name, name)
         pm.fail(owner, f"parse:{name}", f"{type(e).__name__}: {e} (while reading {path})")
@@ -339,7 +341,7 @@ def _model_config(root: Path) -> dict[str, Any]:
             import json
 
             doc = json.loads(c.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):  # a damaged file is no model config
             continue
         if not isinstance(doc, dict) or not ("model_type" in doc or "architectures" in doc):
             continue
@@ -361,7 +363,7 @@ def _backend_seq_len(root: Path) -> Optional[int]:
         import json
 
         doc = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     block = doc.get("block_size") if isinstance(doc, dict) else None
     return int(block) if isinstance(block, int) and not isinstance(block, bool) and block > 0 else None
@@ -717,7 +719,6 @@ def prepare(settings: Optional[Settings] = None, pm: Optional[PluginManager] = N
 
 def load_baseline(ref: str, settings: Settings, pm: PluginManager) -> dict[str, Any]:
     """The reference run's curves and figures: from a JSON report logcheck wrote, or by parsing REF."""
-    from .parsing import parse_number
     from .report import run_curves
 
     p = Path(ref)
@@ -726,24 +727,43 @@ def load_baseline(ref: str, settings: Settings, pm: PluginManager) -> dict[str, 
             import json
 
             doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
             doc = None
         if isinstance(doc, dict) and "schema_version" in doc:
             runs = doc.get("runs") or []
-            if not runs or not isinstance(runs[0], dict) or not runs[0].get("curves"):
+            if not isinstance(runs, list) or not runs or not isinstance(runs[0], dict) \
+                    or not isinstance(runs[0].get("curves"), dict) or not runs[0]["curves"]:
                 raise UsageError(f"--baseline {ref}: the report holds no run with curves")
-            curves = dict(runs[0]["curves"])
-            for key in ("train_loss", "eval_loss"):
-                c = curves.get(key)
-                if isinstance(c, dict):
-                    curves[key] = {"step": [parse_number(x) for x in c.get("step", [])],
-                                   "value": [parse_number(x) for x in c.get("value", [])]}
-            return {"name": p.name, **curves}
+            return {"name": p.name, **_report_curves(runs[0]["curves"], ref)}
     runs, failures = load_paths([ref], settings, pm)
     if not runs:
         why = failures[0].error if failures else "no run found"
         raise UsageError(f"--baseline {ref}: {why}")
     return {"name": Path(ref).name, **run_curves(runs[0])}
+
+
+def _report_curves(curves: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The curves and rates of a JSON report's run, checked: a hand-edited or damaged report is a
+    usage error naming what is wrong, not a crash in the regression check."""
+    from .parsing import parse_number
+
+    out: dict[str, Any] = {}
+    for key in ("train_loss", "eval_loss"):
+        c = curves.get(key)
+        if c is None:
+            continue
+        steps, values = (c.get("step"), c.get("value")) if isinstance(c, dict) else (None, None)
+        if not (isinstance(steps, list) and isinstance(values, list) and len(steps) == len(values)):
+            raise UsageError(f"--baseline {ref}: curves.{key} must hold 'step' and 'value' lists of one length")
+        pts = [(parse_number(st), parse_number(v)) for st, v in zip(steps, values)]
+        pts = [(st, math.nan if v is None else v) for st, v in pts if st is not None and math.isfinite(st)]
+        if pts:
+            pts.sort(key=lambda sv: sv[0])  # np.interp needs increasing steps
+            out[key] = {"step": [st for st, _ in pts], "value": [v for _, v in pts]}
+    for key in ("train_samples_per_second", "train_steps_per_second"):
+        v = parse_number(curves.get(key))
+        out[key] = v if v is not None and math.isfinite(v) and v > 0 else None
+    return out
 
 
 KNOWN_FINDINGS_VERSION = 1
@@ -775,11 +795,13 @@ def apply_known_findings(report: Report, src: str) -> None:
     import json
 
     try:
+        if not Path(src).is_file():  # missing, a folder, or a pipe or device that would block
+            raise ValueError("not a regular file")
         doc = json.loads(Path(src).read_text(encoding="utf-8"))
         budget = {str(e["key"]): int(e["count"]) for e in doc["findings"]}
         if doc.get("logcheck_known_findings") != KNOWN_FINDINGS_VERSION:
             raise ValueError("not a logcheck known-findings file")
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise UsageError(f"known findings {src}: cannot use it: {e}") from None
     for rr in report.runs:
         for r in rr.results:

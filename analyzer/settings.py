@@ -55,11 +55,14 @@ class Settings(BaseModel):
                 raise ConfigError(f"unknown rule code {code!r} in params/severity; `logcheck rules` lists them")
         for code, params in self.params.items():
             known = rules[code].params
-            for p in params:
+            for p, value in params.items():
                 if p not in known:
                     raise ConfigError(
                         f"params.{code}.{p}: unknown parameter; {code} takes: {', '.join(known) or 'none'}"
                     )
+                problem = _param_value_problem(value, known[p].default)
+                if problem:
+                    raise ConfigError(f"params.{code}.{p}: {problem}")
 
     def rule_enabled(self, code: str) -> bool:
         sel = list(self.select) + list(self.extend_select)
@@ -93,6 +96,23 @@ class Settings(BaseModel):
         return self._rules
 
 
+def _param_value_problem(value: Any, default: Any) -> Optional[str]:
+    """Why ``value`` cannot stand in for a parameter whose default is ``default`` (None when it can):
+    a check given a string where it computes with a number would fail as a plugin error instead."""
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+        want = "a number"
+    elif isinstance(default, str):
+        ok, want = isinstance(value, str), "a string"
+    else:
+        return None
+    return None if ok else f"expected {want} (the default is {default!r}), got {value!r}"
+
+
 def _matches(code: str, pattern: str) -> bool:
     return pattern == "ALL" or code.startswith(pattern)
 
@@ -109,19 +129,29 @@ def load_config_file(start: Path) -> tuple[dict[str, Any], Optional[Path]]:
             data = _read_toml(pp)
             tool = data.get("tool", {})
             if isinstance(tool, dict) and "logcheck" in tool:
-                section = tool["logcheck"]
-                if not isinstance(section, dict):
-                    raise ConfigError(f"{pp}: [tool.logcheck] must be a table")
-                return section, pp
+                return pyproject_section(data, pp), pp
     return {}, None
+
+
+def pyproject_section(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``[tool.logcheck]`` of a parsed pyproject.toml (empty when absent)."""
+    tool = data.get("tool", {})
+    section = tool.get("logcheck", {}) if isinstance(tool, dict) else {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.logcheck] must be a table")
+    return section
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
+        if not path.is_file():  # a pipe or device (--config /dev/zero) would block or never end
+            raise ConfigError(f"{path}: cannot read configuration: not a regular file")
         with open(path, "rb") as f:
             return tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{path}: cannot read configuration: {e}") from None
+    except UnicodeDecodeError:  # tomllib decodes before parsing; a binary file is not TOML
+        raise ConfigError(f"{path}: cannot read configuration: not UTF-8 text") from None
 
 
 def make_settings(data: dict[str, Any], source: str = "configuration") -> Settings:

@@ -88,6 +88,8 @@ def read_dvclive(root: Path, parser_name: str = "dvclive") -> Run:
                 if not fn.endswith(".tsv"):
                     continue
                 fp = Path(dirpath) / fn
+                if not fp.is_file():
+                    continue  # a pipe, a device or a broken link would block or never end
                 key = fp.relative_to(mdir).as_posix()[:-4]
                 _, st, va, nbad = _read_tsv(fp)
                 bad += nbad
@@ -120,7 +122,7 @@ def read_dvclive(root: Path, parser_name: str = "dvclive") -> Run:
             if not same:
                 conflicts.append(Conflict(what=f"{split}/{name} final value", step=float(s.step[-1]),
                                           values={str(s.source): lv, str(mj): v}))
-        if last_step is not None:
+        if last_step is not None and math.isfinite(last_step):  # "step": NaN or 1e999 says nothing
             b.summary["global_step"] = int(last_step)
         b.sources.append(Source(path=str(mj), parser=parser_name, format="dvclive", framework="dvclive",
                                 bytes=mj.stat().st_size))

@@ -1147,8 +1147,8 @@ def read_simple_yaml(path: Path, limit: int = 200) -> dict[str, Any]:
             out[m.group(1)] = None
         else:
             num = parse_number(val)
-            if num is not None and re.fullmatch(r"[-+]?\d+", val):
-                out[m.group(1)] = int(val)
+            if num is not None and len(val) <= 30 and re.fullmatch(r"[-+]?\d+", val):
+                out[m.group(1)] = int(val)  # longer digit strings: int() refuses over 4,300 digits
             else:
                 out[m.group(1)] = num if num is not None else val
     return out

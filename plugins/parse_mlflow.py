@@ -240,7 +240,10 @@ class MLflowDBParser(Parser):
 def _read_meta(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        if not path.is_file():  # absent, or a pipe or device that would block
+            return out
+        with open(path, "rb") as f:
+            text = f.read(64 * 1024).decode("utf-8", "replace")
     except OSError:
         return out
     for line in text.splitlines()[:200]:
@@ -288,6 +291,8 @@ def read_file_store_run(run_dir: Path, parser_name: str = "mlflow_files") -> Run
     for dirpath, _dirs, files in os.walk(mdir):
         for fn in sorted(files):
             fp = Path(dirpath) / fn
+            if not fp.is_file():
+                continue  # a pipe, a device or a broken link would block or never end
             key = fp.relative_to(mdir).as_posix()
             try:
                 with open(fp, "rb") as f:
@@ -313,8 +318,11 @@ def read_file_store_run(run_dir: Path, parser_name: str = "mlflow_files") -> Run
         for dirpath, _dirs, files in os.walk(pdir):
             for fn in files:
                 fp = Path(dirpath) / fn
+                if not fp.is_file():
+                    continue
                 try:
-                    params[fp.relative_to(pdir).as_posix()] = fp.read_text(encoding="utf-8", errors="replace")[:1000]
+                    with open(fp, "rb") as f:
+                        params[fp.relative_to(pdir).as_posix()] = f.read(1000).decode("utf-8", "replace")
                 except OSError:
                     continue
     if bad:

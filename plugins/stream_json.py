@@ -18,7 +18,6 @@ the whole file (with a note), so the answer is the same, only slower.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from operator import itemgetter
@@ -28,14 +27,12 @@ from typing import Any, Optional
 
 import numpy as np
 
-try:
-    import orjson
+from logcheck.parsing import loads_json, loads_strict
 
-    _loads = orjson.loads
-    _JSONErr: tuple[type[BaseException], ...] = (orjson.JSONDecodeError, ValueError)
-except ImportError:  # pragma: no cover - orjson is a core dependency
-    _loads = json.loads
-    _JSONErr = (ValueError,)
+# orjson (json without it), refusing JSON nested deeper than logcheck.parsing.MAX_JSON_DEPTH:
+# an old orjson segfaults on very deep nesting
+_loads = loads_strict
+_JSONErr: tuple[type[BaseException], ...] = (ValueError,)
 
 CHUNK = 2 << 20
 MAX_HEAD = 16 << 20  # "log_history" must start within this many bytes, else the whole-file fallback
@@ -209,14 +206,11 @@ def _decode_batch(region: bytes) -> list[Any]:
             return _loads(data)
         except _JSONErr:
             pass
-    return json.loads(data)  # raises ValueError for what is really not JSON
+    return loads_json(data)  # raises ValueError for what is really not JSON
 
 
 def _loads_lenient(data: bytes) -> Any:
-    try:
-        return _loads(data)
-    except _JSONErr:
-        return json.loads(data)
+    return loads_json(data)
 
 
 def _scan_head(head: bytes) -> Optional[tuple[dict[str, Any], int]]:
