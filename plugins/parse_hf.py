@@ -1794,16 +1794,19 @@ class _ConsoleReader:
         b = r.b
         n = len(r.kind)
         lines = np.frombuffer(r.dline, dtype=np.uint32) if n else np.zeros(0, np.uint32)
-        known: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+        # ordinals already gathered, by their bytes' hash: a log with thousands of key sets has
+        # thousands of ordinal columns, and comparing each with every other was quadratic
+        known: dict[int, list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]]] = {}
 
         def gather(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if len(idx) == n:  # ordinals are increasing and unique: every dict, in order
                 return steps, epoch, lines
-            for other, cols in known:
+            same = known.setdefault(hash(idx.tobytes()), [])
+            for other, cols in same:
                 if other is idx or (len(other) == len(idx) and np.array_equal(other, idx)):
                     return cols
             cols = (steps[idx], epoch[idx], lines[idx])
-            known.append((idx, cols))
+            same.append((idx, cols))
             return cols
 
         for key, (name, parts) in r.train_parts.items():
@@ -2191,7 +2194,8 @@ class HFStateParser(Parser):
         # Series of one group share its step/epoch arrays and use its value columns as they are:
         # a million entries cost their columns once, not once per metric (PERF_FINDINGS.md, section 3).
         group_axes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        zeros = np.zeros(max((len(g) for g in cols.groups), default=0), dtype=np.int32)  # no lines in a JSON file
+        # no lines in a JSON file; a series may span several groups (entries with other keys)
+        zeros = np.zeros(cols.entries, dtype=np.int32)
         series: dict[str, Series] = {}
         for (split, name), ps in parts.items():
             if len(ps) == 1 and len(ps[0][0]) and ps[0][0] is ps[0][3].order:

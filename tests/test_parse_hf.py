@@ -956,3 +956,52 @@ def test_frame_with_a_broken_glyph_before_the_percentage_is_left_to_the_line_han
     fast, slow = _fast_and_slow(f)
     assert not fast.startswith("ParseError")
     assert fast == slow
+
+
+def test_state_file_whose_entries_change_their_keys(tmp_path):
+    # every third log entry without grad_norm: train/loss spans two key sets (two column groups);
+    # its line column was sized to the larger group and came out short (a check then raised
+    # IndexError: an internal error for a plain state file)
+    import json
+
+    hist = []
+    for i in range(1, 41):
+        e = {"epoch": i / 40, "grad_norm": 1.0 + i / 100, "learning_rate": 1e-3, "loss": 3 - i / 40, "step": i}
+        if i % 3 == 0:
+            del e["grad_norm"]
+        hist.append(e)
+    f = tmp_path / "trainer_state.json"
+    f.write_text(json.dumps({"global_step": 40, "max_steps": 40, "log_history": hist}), encoding="utf-8")
+    run = one(HFStateParser().parse(f, ParseContext()))
+    loss = run.series["train/loss"]
+    assert loss.step.tolist() == list(range(1, 41))
+    for s in run.series.values():
+        assert len(s.line) == len(s.step) == len(s.value) == len(s.epoch)
+    assert len(run.series["train/grad_norm"]) == 40 - 13
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "logcheck", str(f), "--format", "json"], capture_output=True,
+                         text=True)
+    assert res.returncode in (0, 1), res.stderr
+    import json as _json
+
+    assert _json.loads(res.stdout)["errors"] == []  # no check failed (plugin errors are listed here)
+
+
+def test_thousands_of_key_sets_are_gathered_in_linear_time(tmp_path, monkeypatch):
+    # one dict line per key set ({'loss', 'm<i>', 'epoch'}): each metric its own ordinal column;
+    # every column was compared with every other one before (4,000 key sets took 36 s)
+    from logcheck.plugins import parse_hf
+
+    n = 600
+    f = tmp_path / "run.log"
+    f.write_text("\n".join(f"{{'loss': {1 + i / n:.4f}, 'm{i}': 1.0, 'epoch': {i / n:.4f}}}" for i in range(n)) + "\n",
+                 encoding="utf-8")
+    calls = []
+    real = np.array_equal
+    monkeypatch.setattr(parse_hf.np, "array_equal", lambda a, b, *k, **kw: calls.append(1) or real(a, b, *k, **kw))
+    run = HFConsoleParser().parse(f, ParseContext())
+    assert len(run.series) == n + 1 and len(run.series["train/loss"]) == n
+    assert run.series["train/m7"].step.tolist() == [8.0] and run.series["train/m7"].line.tolist() == [8]
+    assert len(calls) < n  # was n * (n - 1) / 2
