@@ -81,7 +81,7 @@ def _settings_from(opts: dict[str, Any], config_path: Optional[str]) -> Any:
 
 @cli.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@click.option("--format", "-f", "fmt", default="text", show_default=True, help="output format (`logcheck formats`)")
+@click.option("--format", "-f", "fmt", default="text", show_default=True, help="output format (`logcheck plugins` lists them)")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="write the report here")
 @click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), help="lowest severity that fails (default error)")
 @click.option("--select", multiple=True, help="rule codes or prefixes to run (comma-separated)")
@@ -94,7 +94,7 @@ def _settings_from(opts: dict[str, Any], config_path: Optional[str]) -> Any:
 @click.option("--known-findings", help="ignore findings recorded with --write-baseline FILE")
 @click.option("--write-baseline", "write_baseline", type=click.Path(dir_okay=False),
               help="record today's findings in FILE so only new ones fail later")
-@click.option("--parser", help="skip detection and use this parser (`logcheck parsers`)")
+@click.option("--parser", help="skip detection and use this parser (`logcheck plugins` lists them)")
 @click.option("-p", "plugins", multiple=True, help="load a plugin module, or block one with no:NAME")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="configuration file")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
