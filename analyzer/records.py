@@ -246,6 +246,10 @@ class Run(BaseModel):
 # ---------------------------------------------------------------------------
 
 MAX_EVENTS = 2000  # distinct events kept per run; the rest are counted
+# distinct series kept per run (the first ones logged); the rest are counted. A log that names a
+# new metric on every line (200,000 of them) otherwise costs a Series object, its arrays and its
+# place in every report per name: ~1 GB and tens of seconds for a 9 MB file.
+MAX_SERIES = 10_000
 
 
 class _Columns:
@@ -284,6 +288,26 @@ class RunBuilder:
         self.notes: list[str] = []
         self.conflicts: list[Conflict] = []
         self.last_step: Optional[float] = None
+        self.series_dropped: set[tuple[str, str]] = set()  # beyond MAX_SERIES
+
+    def _full(self, k: tuple[str, str], kept: int = 0) -> bool:
+        """Whether a new series ``k`` would be one too many (it is then counted, not kept)."""
+        if len(self._cols) + kept < MAX_SERIES:
+            return False
+        self.series_dropped.add(k)
+        return True
+
+    def admit(self, split: Split | str, name: str, kept: int) -> bool:
+        """For a parser that makes its own ``Series``: whether one more fits in the run, with
+        ``kept`` made so far (else it is counted and :meth:`dropped_notes` says so)."""
+        sp = split.value if isinstance(split, Split) else split
+        return not self._full((sp, name), kept)
+
+    def dropped_notes(self) -> tuple[str, ...]:
+        if not self.series_dropped:
+            return ()
+        return (f"{len(self.series_dropped)} more metrics were not kept: a run keeps the first "
+                f"{MAX_SERIES} distinct series it logs",)
 
     # -- points ---------------------------------------------------------------
     def add(
@@ -301,6 +325,8 @@ class RunBuilder:
         k = (sp, name)
         cols = self._cols.get(k)
         if cols is None:
+            if self._full(k):
+                return
             cols = self._cols[k] = _Columns(key or name)
         cols.step.append(step)
         cols.value.append(value)
@@ -317,7 +343,7 @@ class RunBuilder:
     def reserve(self, split: Split | str, name: str, key: str = "") -> None:
         """Give a series its place in the run's order now and its columns later (set_columns)."""
         sp = split.value if isinstance(split, Split) else split
-        if (sp, name) not in self._cols:
+        if (sp, name) not in self._cols and not self._full((sp, name)):
             self._cols[(sp, name)] = _Columns(key or name)
 
     def set_columns(self, split: Split | str, name: str, step: Any, value: Any, epoch: Any = None,
@@ -339,6 +365,8 @@ class RunBuilder:
             ln = ln.astype(np.int64)
         if not (st.shape[0] == ep.shape[0] == ln.shape[0] == n):
             raise ValueError(f"{sp}/{name}: columns differ in length")
+        if (sp, name) not in self._cols and self._full((sp, name)):
+            return
         cols = _Columns(key or name)
         cols.step, cols.value, cols.epoch, cols.line = st, val, ep, ln
         if origin is not None:
@@ -403,6 +431,8 @@ class RunBuilder:
 
     # -- freeze -----------------------------------------------------------------
     def build(self) -> Run:
+        for text in self.dropped_notes():
+            self.note(text)
         series: dict[str, Series] = {}
         for (sp, name), c in self._cols.items():
             series[f"{sp}/{name}"] = Series(

@@ -96,6 +96,8 @@ def read_dvclive(root: Path, parser_name: str = "dvclive") -> Run:
                 nbytes += fp.stat().st_size
                 split, name = metric_key(key)
                 skey = f"{split}/{name}"
+                if skey not in series and not b.admit(split, name, len(series)):
+                    continue
                 steps = np.frombuffer(st, dtype=np.float64).copy()
                 vals = np.frombuffer(va, dtype=np.float64).copy()
                 series[skey] = Series(name=name, split=Split(split), key=key, step=steps, value=vals,

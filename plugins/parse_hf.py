@@ -2198,6 +2198,8 @@ class HFStateParser(Parser):
         zeros = np.zeros(cols.entries, dtype=np.int32)
         series: dict[str, Series] = {}
         for (split, name), ps in parts.items():
+            if not b.admit(split, name, len(series)):
+                continue
             if len(ps) == 1 and len(ps[0][0]) and ps[0][0] is ps[0][3].order:
                 g = ps[0][3]
                 if id(g) not in group_axes:
@@ -2217,7 +2219,7 @@ class HFStateParser(Parser):
             series[f"{split}/{name}"] = Series(
                 name=name, split=Split(split), key=ps[0][2], step=st, value=np.asarray(vals, dtype=np.float64),
                 epoch=ep, line=zeros[:len(order)], step_origin=StepOrigin.logged, source=spath)
-        return run.model_copy(update={"series": series})
+        return run.model_copy(update={"series": series, "notes": run.notes + b.dropped_notes()})
 
 
 def _checkpoint_steps(path: Path) -> tuple[int, ...]:

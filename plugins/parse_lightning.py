@@ -980,6 +980,8 @@ def _read_metrics_csv_fast(path: Path) -> Any:
     b = RunBuilder(str(path), "lightning")
     series: dict[str, Series] = {}
     for target in sorted(by_target, key=lambda t: first_seen[t]):
+        if not b.admit(target[0], target[1], len(series)):
+            continue
         parts = by_target[target]
         if len(parts) == 1:
             col, idx = parts[0]

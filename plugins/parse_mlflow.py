@@ -100,6 +100,8 @@ def _finish(b: RunBuilder, cols: dict[tuple[str, str], _Cols], source: str, para
         run = b.build()
     series: dict[str, Series] = {}
     for (split, mname), c in cols.items():
+        if not b.admit(split, mname, len(series)):
+            continue
         st = np.frombuffer(c.step, dtype=np.float64)
         va = np.frombuffer(c.value, dtype=np.float64)
         if len(st) > 1 and np.any(np.diff(st) < 0):
@@ -109,7 +111,7 @@ def _finish(b: RunBuilder, cols: dict[tuple[str, str], _Cols], source: str, para
             name=mname, split=Split(split), key=c.key, step=st.copy(), value=va.copy(),
             epoch=np.full(len(st), NAN), line=np.zeros(len(st), dtype=np.int64),
             step_origin=StepOrigin.logged, source=source)
-    return run.model_copy(update={"series": series, "name": name})
+    return run.model_copy(update={"series": series, "name": name, "notes": run.notes + b.dropped_notes()})
 
 
 def _add_point(cols: dict[tuple[str, str], _Cols], names: dict[str, tuple[str, str]], key: str,

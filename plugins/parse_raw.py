@@ -347,6 +347,9 @@ class _Stream:
             if b.columns(split, name) is None:
                 b.add(split, name, step, 0.0, NAN, n, key)
                 cols = b.columns(split, name)
+                if cols is None:  # one series too many for the builder (MAX_SERIES)
+                    g.pending.discard(k)
+                    continue
                 del cols.step[:], cols.value[:], cols.epoch[:], cols.line[:]
                 self.origins.setdefault((split, name), StepOrigin.logged)
             g.pending.discard(k)

@@ -238,6 +238,8 @@ class JsonlParser(Parser):
                 state.cols[k] = (split, b.columns(split, name))
                 continue
             split, cols = hit
+            if cols is None:  # a metric beyond the builder's MAX_SERIES
+                continue
             cols.step.append(step)
             cols.value.append(val)
             cols.epoch.append(epoch)

@@ -578,6 +578,8 @@ def build_run(files: list[Path], run_path: str, parser_name: str = "tensorboard"
     run = b.build()
     series: dict[str, Series] = {}
     for (split, name), parts in series_cols.items():
+        if not b.admit(split, name, len(series)):
+            continue
         steps = np.concatenate([p[0] for p in parts])
         vals = np.concatenate([p[1] for p in parts])
         if len(parts) > 1 or (len(steps) > 1 and np.any(np.diff(steps) < 0)):
@@ -606,7 +608,7 @@ def build_run(files: list[Path], run_path: str, parser_name: str = "tensorboard"
     if not math.isnan(last_wall):
         extra["last_wall_time"] = last_wall
     return run.model_copy(update={
-        "series": series, "notes": tuple(notes), "ending": ending, "ending_reason": reason,
+        "series": series, "notes": tuple(notes) + b.dropped_notes(), "ending": ending, "ending_reason": reason,
         "config": run.config.model_copy(update={"extra": {**run.config.extra, **extra}}),
         "format": "hf" if writers == {"hf"} else "lightning" if writers == {"lightning"} else "tensorboard",
     })

@@ -227,3 +227,60 @@ def test_iter_line_blocks_gives_the_lines_and_numbers_of_iter_lines(tmp_path, si
             if raw:
                 got.append((k, raw))
     assert got == expected
+
+
+# ---------------------------------------------------------------------------
+# A run keeps at most MAX_SERIES distinct series
+# ---------------------------------------------------------------------------
+
+
+def test_builder_keeps_the_first_max_series_and_counts_the_rest(monkeypatch):
+    from logcheck import records
+
+    monkeypatch.setattr(records, "MAX_SERIES", 5)
+    b = RunBuilder("x.log", "raw")
+    for i in range(8):
+        b.add("train", f"m{i}", 1, float(i))
+        b.add("train", f"m{i}", 2, float(i))  # a second point of a dropped series is dropped too
+    b.reserve("eval", "loss")
+    b.set_columns("eval", "acc", [1.0], [0.5])
+    run = b.build()
+    assert list(run.series) == [f"train/m{i}" for i in range(5)]
+    assert all(len(s) == 2 for s in run.series.values())
+    assert any("5 more metrics were not kept" in n and "first 5 distinct series" in n for n in run.notes)
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "kv", "hf", "csv", "state"])
+def test_parsers_stay_within_max_series_on_a_log_that_names_a_metric_a_line(tmp_path, monkeypatch, kind):
+    # crafted inputs (not library output): every line or column names a metric of its own
+    import json as _json
+
+    from logcheck import records
+    from logcheck.pipeline import analyze_paths
+
+    monkeypatch.setattr(records, "MAX_SERIES", 20)
+    n = 60
+    if kind == "jsonl":
+        f = tmp_path / "metrics.jsonl"
+        f.write_text("".join(_json.dumps({"step": i, "loss": 2 - i / n, f"m{i}": 1.0}) + "\n" for i in range(n)))
+    elif kind == "kv":
+        f = tmp_path / "train.log"
+        f.write_text("".join(f"step={i} loss={2 - i / n:.4f} m{i}=1.0\n" for i in range(n)))
+    elif kind == "hf":
+        f = tmp_path / "run.log"
+        f.write_text("".join(f"{{'loss': {2 - i / n:.4f}, 'm{i}': 1.0, 'epoch': {i / n:.4f}}}\n" for i in range(n)))
+    elif kind == "state":
+        f = tmp_path / "trainer_state.json"
+        f.write_text(_json.dumps({"global_step": n, "log_history": [
+            {"step": i + 1, "loss": 2 - i / n, f"m{i}": 1.0, "epoch": i / n} for i in range(n)]}))
+    else:
+        f = tmp_path / "metrics.csv"
+        f.write_text("epoch,step," + ",".join(f"m{i}" for i in range(n)) + ",train_loss\n"
+                     + "".join(f"0,{i}," + ",".join("1.0" for _ in range(n)) + f",{2 - i / n:.4f}\n" for i in range(5)))
+    report = analyze_paths([str(f)])
+    assert not report.plugin_failures and not report.input_failures and len(report.runs) == 1
+    run = report.runs[0].run
+    assert len(run.series) <= 20
+    assert any("more metrics were not kept" in note for note in run.notes), run.notes
+    if kind != "csv":
+        assert len(run.series["train/loss"]) == n  # the first series logged is kept whole

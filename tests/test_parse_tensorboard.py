@@ -259,3 +259,21 @@ def test_tensor_content_scalars_as_tf2_writes_them(tmp_path):
     assert run.series["eval/loss"].value.tolist() == [v for _, v in logged]  # double: exact
     assert v32(run.series["eval/accuracy"].value) == [f32(v * 2) for _, v in logged]
     assert len(run.series) == 2  # the hparams plugin value is not a metric
+
+
+def test_thousands_of_tags_stay_within_the_runs_series_limit(tmp_path, monkeypatch):
+    # one tag per step (as a loop that logs a new name each time would): the run keeps the first
+    # MAX_SERIES series and says how many more it did not keep
+    tb = pytest.importorskip("torch.utils.tensorboard")
+    from logcheck import records
+
+    monkeypatch.setattr(records, "MAX_SERIES", 20)
+    w = tb.SummaryWriter(log_dir=str(tmp_path))
+    for step in range(60):
+        w.add_scalar("train_loss", 3.0 - step / 60, step)
+        w.add_scalar(f"extra/m{step}", 1.0, step)
+    w.close()
+    run = parse(events_in(tmp_path))
+    assert len(run.series) == 20
+    assert len(run.series["train/loss"]) == 60
+    assert any("41 more metrics were not kept" in n for n in run.notes), run.notes
