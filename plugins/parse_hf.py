@@ -148,6 +148,7 @@ _JSON_HEAD_RE = re.compile(rb'\s*(?:\[\s*)?\{\s*"')  # a JSON object or array of
 
 _MAX_MESSAGE = 4096
 _BLOCK = 1 << 20  # bytes read at a time
+_MAX_COUNTER = 2**31 - 2  # a progress-bar counter or total that fits the int32 columns
 _MIN_BULK = 16  # consecutive dict lines worth decoding and storing together
 _DECODE_AT_ONCE = 1024  # dict lines decoded by one orjson call at most
 
@@ -993,7 +994,8 @@ class _ConsoleReader:
                     continue
                 t_before = cur.T
                 self._bar(*h)
-                applied = t_before is not None and t_before == h[2] and (not h[0] or self._desc_ok)
+                applied = (t_before is not None and t_before == h[2] and (not h[0] or self._desc_ok)
+                           and h[1] <= _MAX_COUNTER)  # what _bar took
                 self._applied = h if applied else None
                 self._applied_run = cur
         cur = self.cur
@@ -1199,8 +1201,8 @@ class _ConsoleReader:
                 self._desc, self._desc_ok = desc, _is_train_desc(desc[-40:] if len(desc) > 40 else desc)
             if not self._desc_ok:
                 return
-        if total <= 0:
-            return
+        if total <= 0 or total > _MAX_COUNTER or n > _MAX_COUNTER:
+            return  # the counters are kept in int32 columns: such a bar is not a Trainer's
         # unfinished bars by total, with when each (re)started: the training bar of a run
         # is the most recently started one still running when its first dict appears
         self.bar_seq += 1

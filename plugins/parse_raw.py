@@ -725,7 +725,7 @@ _NANO_EVAL = re.compile(r"step (\d+): train loss (\S+?), val loss (\S+)")
 _BUILD_STEP = re.compile(
     r"step\s+(\d+) \| loss: (\S+) \| lr (\S+) \| norm: (\S+) \| dt: ([\d.]+)ms \| tok/sec: ([\d.]+)")
 _STEP_PIPE = re.compile(r"step\s+(\d+)\s*\|(.*)")
-_LOGTXT = re.compile(r"(\d+) (train|val|hella) (\S+)$")
+_LOGTXT = re.compile(r"(\d+) (train|val|hella) (\S+)\s*$")  # trailing blanks too, as the bytes path reads them
 _MODDED = re.compile(r"step:(\d+)/(\d+) (.*)")
 _MODDED_KV = re.compile(r"(\w+):(\S+)")
 _BRACKET_TRAIN = re.compile(r"\[train\] iter (\d+): loss (\S+)(?:\s+(\d+(?:\.\d+)?) ms/iter)?")
@@ -749,10 +749,12 @@ _MODDED_NAMES = {"train_loss": ("train", "loss", ""), "val_loss": ("eval", "loss
                  "step_avg": ("train", "step_avg_ms", "ms")}
 
 
-_NANO_ITER_B = re.compile(rb"iter (\d+): loss ([^,\s]+), time ([\d.]+)ms(?:, mfu (-?[\d.]+)%)?\s*$")
+# A field with an ANSI code or a NUL is left to the text path, which removes them before reading the number.
+_NANO_ITER_B = re.compile(rb"iter (\d+): loss ([^,\s\x00\x1b]+), time ([\d.]+)ms(?:, mfu (-?[\d.]+)%)?\s*$")
 _BUILD_STEP_B = re.compile(
-    rb"step\s+(\d+) \| loss: (\S+) \| lr (\S+) \| norm: (\S+) \| dt: ([\d.]+)ms \| tok/sec: ([\d.]+)\s*$")
-_LOGTXT_TRAIN_B = re.compile(rb"(\d+) train (\S+)\s*$")
+    rb"step\s+(\d+) \| loss: ([^\s\x00\x1b]+) \| lr ([^\s\x00\x1b]+) \| norm: ([^\s\x00\x1b]+) "
+    rb"\| dt: ([\d.]+)ms \| tok/sec: ([\d.]+)\s*$")
+_LOGTXT_TRAIN_B = re.compile(rb"(\d+) train ([^\s\x00\x1b]+)\s*$")
 
 
 _DIGITS = b"0123456789."
@@ -815,7 +817,7 @@ def _bfloat(b: bytes) -> float:
     try:
         return float(b)
     except ValueError:
-        return to_float(b.decode("ascii", "replace"))
+        return to_float(b.decode("utf-8", "replace"))  # as the text path decodes it (float() takes "٣")
 
 
 class NanoGPTParser(_RawParser):
