@@ -1393,7 +1393,7 @@ class _ConsoleReader:
             a, _, m = gs.partition("/")
             ai, mi = _int(a), _int(m)
             if ai is not None:
-                if mi is not None:
+                if mi is not None and mi > 0:  # '-3/-5' names no step count
                     self.cur.b.config.setdefault("max_steps", mi)
                 return float(ai)
         for k in ("step", "global_step"):

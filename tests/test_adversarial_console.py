@@ -168,3 +168,16 @@ def test_nanogpt_block_path_with_coloured_lines_matches_the_general_path(tmp_pat
     fast, slow = _raw_fast_and_slow(NanoGPTParser, f)
     assert fast == slow
     assert not np.isnan(_nanogpt_losses(f)).any()
+
+
+def test_ms_swift_step_counter_with_a_negative_total_sets_no_max_steps(tmp_path):
+    # crafted ms-swift-style dicts ('global_step/max_steps': 'N/M') with a nonsensical total
+    from logcheck import ParseContext
+    from logcheck.plugins.parse_hf import HFConsoleParser
+
+    f = tmp_path / "run.log"
+    f.write_text("".join(f"{{'loss': {3 - i / 10:.2f}, 'epoch': {i / 10:.2f}, 'global_step/max_steps': '{i}/-5'}}\n"
+                         for i in range(1, 9)), encoding="utf-8")
+    run = HFConsoleParser().parse(f, ParseContext())
+    assert run.series["train/loss"].step.tolist() == [float(i) for i in range(1, 9)]
+    assert run.config.max_steps is None
