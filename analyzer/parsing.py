@@ -294,7 +294,7 @@ def parse_pydict(text: str) -> Optional[dict[str, Any]]:
     if '"' not in text:
         swapped = text.replace("'", '"')
         try:
-            obj = _loads(swapped)
+            obj = loads_strict(swapped)
             if isinstance(obj, dict):
                 return obj
         except _JSONError:
@@ -347,29 +347,33 @@ def json_depth_ok(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     return not len(depth) or int(depth.max()) <= limit
 
 
-def _depth_checked(loads: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def checked(data: Any) -> Any:
-        if not json_depth_ok(data):
-            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        return loads(data)
-
-    return checked
+def _too_deep(data: bytes | str) -> bool:
+    # inline length test first: a log line (shorter than the limit) pays no call on this hot path
+    return len(data) > MAX_JSON_DEPTH and not json_depth_ok(data)
 
 
-_loads = _depth_checked(_fast_loads)
-_py_loads = _depth_checked(json.loads)
+_TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 
 
 def loads_strict(data: bytes | str) -> Any:
     """Strict JSON (orjson when installed): raises ValueError on anything else, NaN included, and on
     JSON nested deeper than :data:`MAX_JSON_DEPTH`."""
-    return _loads(data)
+    if _too_deep(data):
+        raise ValueError(_TOO_DEEP)
+    return _fast_loads(data)
+
+
+def _py_loads(data: bytes | str) -> Any:
+    """Python's json (it reads NaN/Infinity), with the same depth limit."""
+    if _too_deep(data):
+        raise ValueError(_TOO_DEEP)
+    return json.loads(data)
 
 
 def loads_json(data: bytes | str) -> Any:
     """JSON that also accepts ``NaN``/``Infinity`` (Python's json writes them); ValueError for
     anything else, JSON nested deeper than :data:`MAX_JSON_DEPTH` included."""
     try:
-        return _loads(data)
+        return loads_strict(data)
     except _JSONError:
         return _py_loads(data)

@@ -361,14 +361,26 @@ def _middle_frames_ok(batch: list[bytes], blob: bytes, k: int, T: int) -> bool:
     return b"%d/%d [" % (T, T) not in blob and len(_FRAME_START_RE.findall(blob)) == len(batch)
 
 
+def _memo_read(memo: dict[Optional[str], float], texts: list[str], read: Any) -> list[float]:
+    """``read`` of each text (NaN where it gives None), each distinct text read once."""
+    out = list(map(memo.get, texts))
+    if None in out:
+        for t in set(texts).difference(memo):
+            x = read(t)
+            memo[t] = math.nan if x is None else x
+        out = list(map(memo.__getitem__, texts))
+    return out
+
+
 class _TqdmFrames:
-    """The frames of a run of tqdm dict lines, read together (C-level searches, one regex over
-    the joined frame ends), for lines of the two shapes the Trainer prints:
-    ``\\r LAST \\r BLANK \\r DICT`` and ``\\r PREV \\r LAST \\r BLANK \\r DICT``, where PREV is the
-    previous line's LAST redrawn by ``tqdm.write`` and LAST a frame of the training bar (total
-    T, no description). ``ok[i]`` says whether line i is such a line; for those, ``n[i]`` is
-    LAST's counter, ``c[i]`` the counter of the line's first frame, ``nf[i]`` its number of
-    frames, ``rate``/``elapsed``/``desc`` LAST's texts and ``bodies[i]`` the dict.
+    """The frames of a run of tqdm dict lines of one shape, read together (one split, one regex
+    over the joined last frames): ``\\r LAST \\r BLANK \\r DICT``, or
+    ``\\r PREV [\\r FRAME ...] \\r LAST \\r BLANK \\r DICT``, where PREV is the previous line's LAST
+    redrawn by ``tqdm.write``, the FRAMEs are the steps since (``logging_steps`` > 1) and LAST is
+    a frame of the training bar (total T, no description). ``ok[i]`` says whether line i is such
+    a line; for those, ``n[i]`` is LAST's counter, ``c[i]`` the counter of the line's first frame,
+    ``rate``/``elapsed``/``desc`` LAST's texts and ``bodies[i]`` the dict. ``nf`` is the number
+    of frames a line (the same for every line).
     """
 
     __slots__ = ("T", "ok", "n", "c", "nf", "rate", "elapsed", "desc", "bodies", "lasts")
@@ -380,7 +392,7 @@ class _TqdmFrames:
         line are slices of one list (each dict but the last then ends with its newline)."""
         # 3: LAST, BLANK, DICT; 4: PREV, LAST, BLANK, DICT; more: frames between PREV and LAST
         per = batch[0].count(b"\r")
-        if per < 3 or not 0 < T < 2**31 - 1:
+        if per < 3 or not 0 < T <= _MAX_COUNTER:
             return None
         N = len(batch)
         blob = b"\n".join(batch)
@@ -448,20 +460,8 @@ class _TqdmFrames:
         rates, els = self.rate[a:b], self.elapsed[a:b]
         if len(memo) > 4096:
             memo.clear()
-        rv = list(map(memo.get, rates))
-        if None in rv:
-            for r in set(rates).difference(memo):
-                x = _rate(r)
-                memo[r] = math.nan if x is None else x
-            rv = list(map(memo.__getitem__, rates))
-        ev = list(map(memo.get, els))
-        if None in ev:
-            for e in set(els).difference(memo):
-                x = _seconds(e) if e else None
-                memo[e] = math.nan if x is None else x
-            ev = list(map(memo.__getitem__, els))
-        cur.rate.extend(rv)
-        cur.elapsed.extend(ev)
+        cur.rate.extend(_memo_read(memo, rates, _rate))
+        cur.elapsed.extend(_memo_read(memo, els, lambda e: _seconds(e) if e else None))
         rd.bar_seq += self.nf * (b - a)
         last = b - 1
         n, rate, el = ns[last], rates[-1], els[-1]
@@ -739,38 +739,24 @@ class _ConsoleReader:
         self.nlines = lineno
 
     def _plain_lines(self, start: int, lines: list[bytes]) -> None:
-        """Lines ``start + 1``, ``start + 2``, ...: a tqdm dict line through ``_fast_dict_line``,
-        runs of lines that are one dict each through ``_dense_lines``, the rest through ``_line``."""
+        """Lines ``start + 1``, ``start + 2``, ... one by one: a dict line through
+        ``_fast_dict_line``, the rest through ``_line`` (runs of dict lines long enough to be
+        stored together were taken out by ``_read_lines``)."""
         line = self._line
         fast = self._fast_dict_line if self.fast else (lambda lineno, raw: False)
-        batching = self.fast
+        skip_nested = self.fast
         lineno = start
-        dense: list[bytes] = []  # consecutive lines that are one dict each (no progress bar)
-        dense_first = 0
         for raw in lines:
             lineno += 1
             if raw[-1:] == b"}":
-                if batching and raw[:2] == b"{'":
-                    if not dense:
-                        dense_first = lineno
-                    dense.append(raw)
-                    continue
-                if dense:
-                    self._dense_lines(dense_first, dense, dense)
-                    dense = []
                 if fast(lineno, raw):
                     continue
-            elif dense:
-                self._dense_lines(dense_first, dense, dense)
-                dense = []
-            elif batching and raw[-3:] == b"\x1b[A" and _NESTED_FRAME_RE.fullmatch(raw):
+            elif skip_nested and raw[-3:] == b"\x1b[A" and _NESTED_FRAME_RE.fullmatch(raw):
                 self._applied = None  # a frame of a nested bar (the eval loop's): _line would do no more
                 continue
             if raw[-1:] == b"\r":
                 raw = raw[:-1]
             line(lineno, raw)
-        if dense:
-            self._dense_lines(dense_first, dense, dense)
 
     def _tqdm_lines(self, start: int, batch: list[bytes]) -> None:
         """Lines ``start + 1``, ... that each start with a carriage return and end with a dict.

@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import tempfile
+from unittest import mock
 from pathlib import Path
 
 import numpy as np
@@ -808,12 +809,9 @@ def test_dense_dict_lines_stored_in_bulk_give_the_same_run_as_line_by_line(tmp_p
     f.write_bytes(b"\n".join(lines) + b"\n")
     from logcheck.plugins import parse_hf
 
-    old = parse_hf._DECODE_AT_ONCE
-    parse_hf._DECODE_AT_ONCE = 24 if seed % 2 else old  # decoded in pieces, as a long log is
-    try:
+    # decoded in pieces, as a long log is
+    with mock.patch.object(parse_hf, "_DECODE_AT_ONCE", 24 if seed % 2 else parse_hf._DECODE_AT_ONCE):
         fast, slow = _fast_and_slow(f)
-    finally:
-        parse_hf._DECODE_AT_ONCE = old
     assert fast == slow
 
 
@@ -921,12 +919,8 @@ def test_bulk_tqdm_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_p
             lines[p:p] = lines[:p][-30:]
     f = tmp_path_factory.mktemp("bulk") / "run.log"
     f.write_bytes(_edited(b"\n".join(lines), edits))
-    old = parse_hf._MIN_BULK
-    parse_hf._MIN_BULK = 2  # shorter runs of lines are read in bulk too: more boundaries to get right
-    try:
+    with mock.patch.object(parse_hf, "_MIN_BULK", 2):  # shorter runs in bulk too: more boundaries
         fast, slow = _fast_and_slow(f)
-    finally:
-        parse_hf._MIN_BULK = old
     assert fast == slow
 
 
