@@ -42,6 +42,11 @@ from logcheck import (
     hookimpl,
 )
 from logcheck.plugins.stream_json import TrainerStateColumns, read_trainer_state
+
+try:  # the C scanner of tqdm dict lines (optional: built by setup.py when a compiler is there)
+    from logcheck import _speedups
+except ImportError:  # pragma: no cover - exercised where the extension is not built
+    _speedups = None
 from logcheck.parsing import (
     MAX_DICT_CHARS,
     MAX_LINE_BYTES,
@@ -211,9 +216,10 @@ def _rate(text: Optional[str]) -> Optional[float]:
     m = _RATE_RE.search(text)
     if not m:
         return None
-    v = float(m.group(1)) if m.group(1).count(".") <= 1 else None
-    if v is None:
-        return None
+    digits = m.group(1)
+    if digits.count(".") > 1 or digits == ".":
+        return None  # "1.2.3", "." (float() refuses both)
+    v = float(digits)
     v *= {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9}[m.group(2)]
     if m.group(3) == "s/it":
         return 1.0 / v if v > 0 else None
@@ -480,6 +486,101 @@ class _TqdmFrames:
         rd._frames[self.lasts[last]] = hit
 
 
+class _CFrames:
+    """What ``_TqdmFrames`` reads, read by the C scanner (``logcheck._speedups.scan_tqdm``), with
+    each line's dict too: ``ok`` lines are the same shape, checked the same way line by line, and
+    for those whose dict is plain (floats or quoted numbers, ASCII keys) ``keyid`` names its key
+    set in ``sigs`` and ``vals[voff[i]:]`` holds its values in key order. Rates and elapsed times
+    come as numbers (NaN: none); the texts are read again for the last line of a bulk only."""
+
+    __slots__ = ("T", "per", "ok", "n", "desc", "rate", "elapsed", "keyid", "sigs", "vals", "voff", "batch", "code")
+
+    @classmethod
+    def read(cls, batch: list[bytes], T: int) -> Optional["_CFrames"]:
+        r = _speedups.scan_tqdm(batch, T)
+        if r is None:
+            return None
+        self = cls()
+        self.T, self.batch = T, batch
+        pers, ok, n, desc, rate, elapsed, keyid, self.sigs, vals, voff = r
+        self.per = np.frombuffer(pers, dtype=np.uint8)
+        self.ok = np.frombuffer(ok, dtype=np.uint8)
+        self.n = np.frombuffer(n, dtype=np.int32)
+        self.desc = desc
+        self.rate = np.frombuffer(rate, dtype=np.float64)
+        self.elapsed = np.frombuffer(elapsed, dtype=np.float32)
+        self.keyid = np.frombuffer(keyid, dtype=np.int32)
+        self.vals = np.frombuffer(vals, dtype=np.float64)
+        self.voff = np.frombuffer(voff, dtype=np.int64)
+        # per line: its key set and shape when it can be stored in bulk, else -1
+        self.code = np.where((self.ok != 0) & (self.keyid >= 0), self.keyid * 256 + self.per, -1)
+        return self
+
+    def c_at(self, a: int) -> int:
+        """The counter of line a's first frame (PREV, the previous line's LAST, when it has one)."""
+        if self.per[a] >= 4:
+            return int(self.n[a - 1]) if a > 0 else -1
+        return int(self.n[a])
+
+    def continues(self, rd: "_ConsoleReader", a: int, b: int) -> bool:
+        """``_TqdmFrames.continues`` for lines a..b-1."""
+        cur = rd.cur
+        T = self.T
+        ent = rd.bars.get(T)
+        if cur.T != T or ent is None or ent[1] != cur.train_n or cur.train_n is None:
+            return False
+        if self.c_at(a) < cur.train_n or (self.per[a] >= 4 and (a == 0 or int(self.n[a - 1]) != cur.train_n)):
+            return False
+        seg = self.n[a:b]
+        return int(seg[-1]) < T and not bool((seg[1:] < seg[:-1]).any())
+
+    def body(self, i: int) -> bytes:
+        line = self.batch[i]
+        return line[line.rfind(b"\r") + 1:]
+
+    def last_frame(self, i: int) -> bytes:
+        line = self.batch[i]
+        end = line.rfind(b"\r", 0, line.rfind(b"\r"))
+        return line[line.rfind(b"\r", 0, end) + 1:end]
+
+    def apply(self, rd: "_ConsoleReader", a: int, b: int, i0: int) -> None:
+        """``_TqdmFrames.apply`` for lines a..b-1, whose dicts are ``i0``, ``i0 + 1``, ..."""
+        cur = rd.cur
+        ns = self.n
+        after = cur.after
+        ca = self.c_at(a)
+        for i in range(cur.pending_from, i0):
+            after[i] = ca
+        cur.before.frombytes(ns[a:b].tobytes())
+        per = int(self.per[a])  # (the same for lines a..b-1)
+        after.frombytes((ns[a:b - 1] if per >= 4 else ns[a + 1:b]).tobytes())
+        after.append(-1)
+        cur.pending_from = i0 + b - a - 1
+        cur.rate.frombytes(self.rate[a:b].tobytes())
+        cur.elapsed.frombytes(self.elapsed[a:b].tobytes())
+        rd.bar_seq += (per - 2) * (b - a)
+        last = b - 1
+        fb = self.last_frame(last)
+        m = _frame_re(self.T).fullmatch(fb)
+        if m is None:  # cannot be: the scanner matched the same bytes
+            raise ValueError(f"progress-bar frame read differently: {fb[:200]!r}")
+        dtext, nb, eb, rb = m.groups()
+        n, rate, el = int(nb), rb.decode(), eb.decode()
+        ent = rd.bars[self.T]
+        ent[1], ent[2], ent[3] = n, rate, el
+        cur.train_n, cur.train_rate, cur.train_elapsed = n, rate, el
+        descs = self.desc[a:b].rstrip(b"\0")
+        if descs:
+            d = " " * descs[-1]
+            if d != rd._desc:
+                rd._desc, rd._desc_ok = d, _is_train_desc(d)
+        hit = (dtext.decode(), n, self.T, rate, el)
+        rd._applied, rd._applied_run = hit, cur
+        if len(rd._frames) > 8:
+            rd._frames.clear()
+        rd._frames[fb] = hit
+
+
 # ---------------------------------------------------------------------------
 # Console parser
 # ---------------------------------------------------------------------------
@@ -633,6 +734,9 @@ class _ConsoleReader:
     #: lines of the common tqdm shape skip the general line handler (tests turn it off to
     #: check that both give the same run)
     fast = True
+    #: the C scanner reads the runs of tqdm dict lines when it is built (tests turn it off to
+    #: check that the pure-Python bulk path gives the same run)
+    use_c = _speedups is not None
 
     def __init__(self, path: Path):
         self.path = path
@@ -723,6 +827,14 @@ class _ConsoleReader:
                 lines.pop()
                 lineno = first + len(lines)
                 pos = 0
+                if (self.fast and self.use_c and self.cur.T is not None and b"\r{'" in data
+                        and data[:2] != b"{'" and b"\n{'" not in data):
+                    # tqdm dict lines and nothing like a log without bars: the C scanner reads the
+                    # whole block at once, and finds the runs of lines to store in bulk itself
+                    cfr = _CFrames.read(lines, self.cur.T)
+                    if cfr is not None:
+                        self._c_piece(first, lines, cfr, 0)
+                        continue
                 if self.fast:
                     runs = _dict_runs(lines, b"\r") if b"\r" in data else []
                     if data[:2] == b"{'" or b"\n{'" in data:  # lines that are one dict each
@@ -769,6 +881,12 @@ class _ConsoleReader:
         """
         one = self._one_dense_line
         one(start + 1, batch[0])  # it sets the bar state the others continue
+        T = self.cur.T
+        if T is not None and len(batch) > _MIN_BULK + 1 and self.use_c:
+            cfr = _CFrames.read(batch, T)  # (line 0 only for its last frame: the next one's PREV)
+            if cfr is not None:
+                self._c_piece(start, batch, cfr, 1)
+                return
         # the lines in pieces of one shape (as many carriage returns): tqdm skips frames at
         # times, and the first line after an evaluation has no redrawn frame
         counts = list(map(bytes.count, batch, repeat(b"\r")))
@@ -786,6 +904,65 @@ class _ConsoleReader:
             else:
                 self._tqdm_piece(start + i, batch[i:j], fr)
             i = j
+
+    def _c_piece(self, start: int, batch: list[bytes], fr: _CFrames, begin: int) -> None:
+        """Lines ``begin``... of ``batch`` (line ``start + 1`` first) with the C scanner's reading:
+        runs of lines of one shape and key set in bulk (``_c_bulk``), the rest line by line, as
+        ``_tqdm_piece`` and ``_dense_lines`` do."""
+        plain = self._plain_lines
+        code = fr.code
+        n = len(batch)
+        # where the key set and shape (or -1: not for the bulk path) change
+        cuts = [begin, *(np.flatnonzero(code[begin + 1:] != code[begin:-1]) + begin + 1).tolist(), n]
+        for i, j in zip(cuts, cuts[1:]):
+            if code[i] < 0 or j - i <= _MIN_BULK:
+                plain(start + i, batch[i:j])
+                continue
+            if self._c_bulk(start + i + 1, fr, i, j):
+                continue
+            # the first dict of a key set makes its group: one line, then try the rest
+            plain(start + i, batch[i:i + 1])
+            if not self._c_bulk(start + i + 2, fr, i + 1, j):
+                plain(start + i + 1, batch[i + 1:j])
+
+    def _c_bulk(self, first: int, fr: _CFrames, a: int, b: int) -> bool:
+        """``_dense_bulk`` for lines a..b-1 of ``fr`` (one key set, line ``first`` first)."""
+        keys, _ = fr.sigs[int(fr.keyid[a])]
+        cur = self.cur
+        g = cur.groups.get(keys)
+        if not g or keys not in self._plain or cur.summary_seen or (cur.T is None and self.bars):
+            return False
+        if not fr.continues(self, a, b):
+            return False
+        n = b - a
+        ns = fr.n[a:b]
+        # the same dict again with the same counter: a duplicate, skipped line by line
+        if int(ns[0]) == cur.prev_train_n and fr.body(a) == cur.prev_body:
+            return False
+        same = np.flatnonzero(ns[1:] == ns[:-1])
+        if len(same) and any(fr.body(a + int(k)) == fr.body(a + int(k) + 1) for k in same):
+            return False
+        K = len(keys)
+        off = int(fr.voff[a])
+        rows = fr.vals[off:off + n * K].reshape(n, K)
+        ep = rows[:, keys.index("epoch")]
+        if ep[0] < cur.last_train_epoch - 0.011 or bool((ep[1:] < ep[:-1] - 0.011).any()):
+            return False  # an epoch that goes back (a new run): line by line
+        i0 = len(cur.kind)
+        for k, vals in g.cols:
+            vals.frombytes(rows[:, keys.index(k)].tobytes())
+        g.idx.frombytes(np.arange(i0, i0 + n, dtype=np.uint32).tobytes())
+        cur.kind.frombytes(bytes(n))  # _KIND_TRAIN
+        cur.epoch.frombytes(ep.tobytes())
+        if cur.explicit is not None:
+            cur.explicit.extend(array("d", [math.nan]) * n)
+        cur.dline.frombytes(np.arange(first, first + n, dtype=np.uint32).tobytes())
+        cur.last_dict_line = first + n - 1
+        cur.started = True
+        cur.last_train_epoch = float(ep[-1])
+        fr.apply(self, a, b, i0)
+        cur.prev_body, cur.prev_train_n = fr.body(b - 1), cur.train_n
+        return True
 
     def _tqdm_piece(self, start: int, batch: list[bytes], fr: "_TqdmFrames") -> None:
         """Lines ``start + 1``, ... of one shape, read by ``fr``: runs of its ``ok`` lines in bulk."""

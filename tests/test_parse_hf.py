@@ -667,9 +667,27 @@ def _edited(data: bytes, edits: list[tuple[int, bytes, bool]]) -> bytes:
 
 
 def _fast_and_slow(path: Path) -> tuple[str, str]:
-    """The run with the fast paths, and with every line through the general line handler."""
+    """The run with the fast paths, and with every line through the general line handler. The
+    fast paths' run is checked to be the same with and without the C scanner first."""
     fast = _dump(path)
     reader = parse_hf_module()
+    if reader.use_c:
+        reader.use_c = False
+        try:
+            assert _dump(path) == fast, "the C scanner and the pure-Python bulk path differ"
+        finally:
+            reader.use_c = True
+        # the C scanner reads whole blocks once the training bar's total is known (from the
+        # second block on): small blocks let a small file reach that path
+        from logcheck.plugins import parse_hf
+
+        with mock.patch.object(parse_hf, "_BLOCK", 8192), mock.patch.object(parse_hf, "_MIN_BULK", 2):
+            small = _dump(path)
+            reader.fast = False
+            try:
+                assert small == _dump(path), "the C scanner's block path and the line handler differ"
+            finally:
+                reader.fast = True
     reader.fast = False
     try:
         return fast, _dump(path)
@@ -848,26 +866,69 @@ def test_dense_bulk_path_is_taken_and_stores_every_dict(tmp_path):
 
 
 def _bulk_lines(path: Path) -> tuple[int, str]:
-    """How many dict lines went through the bulk path, and the run as JSON."""
+    """How many dict lines went through a bulk path (C scanner or pure Python), and the run as JSON."""
     from logcheck.plugins import parse_hf
 
     taken = []
-    orig = parse_hf._TqdmFrames.apply
+    origs = {cls: cls.apply for cls in (parse_hf._TqdmFrames, parse_hf._CFrames)}
 
-    def spy(self, rd, a, b, i0):
-        taken.append(b - a)
-        return orig(self, rd, a, b, i0)
+    def spying(orig):
+        def spy(self, rd, a, b, i0):
+            taken.append(b - a)
+            return orig(self, rd, a, b, i0)
+        return spy
 
-    parse_hf._TqdmFrames.apply = spy
+    for cls, orig in origs.items():
+        cls.apply = spying(orig)
     try:
         run = _dump(path)
         return sum(taken), run
     finally:
-        parse_hf._TqdmFrames.apply = orig
+        for cls, orig in origs.items():
+            cls.apply = orig
+
+
+@pytest.fixture(params=["c", "python"])
+def scanner(request, monkeypatch):
+    """Each bulk test twice: with the C scanner (skipped where it is not built) and without."""
+    from logcheck.plugins import parse_hf
+
+    if request.param == "c":
+        if parse_hf._speedups is None:
+            pytest.skip("logcheck._speedups is not built here")
+        monkeypatch.setattr(parse_hf._ConsoleReader, "use_c", True)
+    else:
+        monkeypatch.setattr(parse_hf._ConsoleReader, "use_c", False)
+    return request.param
 
 
 @pytest.mark.parametrize("name", ["hf_every_step", "hf4_every_step"])
-def test_log_every_step_runs_are_read_in_bulk_and_give_the_line_handlers_run(name):
+def test_c_scanner_reads_whole_blocks_once_the_bar_total_is_known(name):
+    from logcheck.plugins import parse_hf
+
+    if parse_hf._speedups is None:
+        pytest.skip("logcheck._speedups is not built here")
+    log = FIXTURES / name / "run.log"
+    blocks = []
+    orig = parse_hf._ConsoleReader._c_piece
+
+    def spy(self, start, batch, fr, begin):
+        blocks.append(begin)
+        return orig(self, start, batch, fr, begin)
+
+    # small blocks, so that this small file has blocks after the one where the bar's total appears
+    with mock.patch.object(parse_hf, "_BLOCK", 8192), mock.patch.object(parse_hf, "_MIN_BULK", 2), \
+            mock.patch.object(parse_hf._ConsoleReader, "_c_piece", spy):
+        taken, fast = _bulk_lines(log)
+        with mock.patch.object(parse_hf._ConsoleReader, "fast", False):
+            slow = _dump(log)
+    assert blocks.count(0) >= 2  # whole blocks (begin 0), not runs found by _tqdm_lines
+    assert taken >= 40
+    assert fast == slow
+
+
+@pytest.mark.parametrize("name", ["hf_every_step", "hf4_every_step"])
+def test_log_every_step_runs_are_read_in_bulk_and_give_the_line_handlers_run(name, scanner):
     log = FIXTURES / name / "run.log"
     if not log.is_file():
         pytest.skip(f"fixture {name} not generated")
@@ -924,7 +985,7 @@ def test_bulk_tqdm_path_agrees_with_the_line_handler_on_mutated_real_lines(tmp_p
     assert fast == slow
 
 
-def test_bulk_tqdm_path_on_a_synthetic_million_step_shape(tmp_path):
+def test_bulk_tqdm_path_on_a_synthetic_million_step_shape(tmp_path, scanner):
     # benchmarks/genlog.py's synthetic log (labelled synthetic; it imitates a long logging_steps=1
     # run with an eval bar every 100 steps and rare inf grad norms): same run both ways
     import subprocess

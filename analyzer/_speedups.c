@@ -1,0 +1,567 @@
+/* logcheck._speedups: the hot loop of the Hugging Face console parser, in C.
+ *
+ * Optional: setup.py builds it when a C compiler is there, and plugins/parse_hf.py falls back to
+ * its pure-Python bulk path (the same run, tested both ways) when it is not. It only reads: it
+ * says which lines have the Trainer's usual tqdm shape and what their numbers are; every decision
+ * about the run (is this the training bar, does the counter go back, a new run, a duplicate)
+ * stays in Python.
+ *
+ * scan_tqdm(lines, T) reads lines that each start with a carriage return and have as many of them
+ * as the first line:
+ *
+ *     \r PREV [\r FRAME ...] \r LAST \r BLANK \r {'key': value, ...}      (PREV: 4+ carriage returns)
+ *     \r LAST \r BLANK \r {'key': value, ...}                              (3 carriage returns)
+ *
+ * A line is "ok" when LAST is a frame of the training bar of total T, exactly as _frame_re(T)
+ * matches it:
+ *     ( {0,3})\d{1,3}%\|[^|\n\x1b\x00]{0,1000}\| (\d{1,10})/T \[([0-9:]{1,20})<[0-9:?]{1,20}, +
+ *     ([0-9.]{1,20}(?:it/s|s/it)|\?it/s)\]
+ * BLANK is whitespace, PREV is byte for byte the previous line's LAST (which was ok), the frames
+ * between are training-bar frames by the byte counts _middle_frames_ok uses, and the line has no
+ * ESC or NUL. For an ok line the dict is read when it is the plain str(dict) shape: ASCII keys,
+ * each value a float literal (digits with a fraction or an exponent, as repr() writes a finite
+ * float) or a quoted number (transformers 5), separated by ", " and ": ". Anything else (ints,
+ * nan, inf, other strings, nesting, a duplicate key) gets key set -1 and is left to Python.
+ * Numbers are converted by PyOS_string_to_double, which is what float() does.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+#include <errno.h>
+
+#define MAX_KEYS 64
+#define MAX_SIGS 16
+#define MAX_SIG_BYTES 4096
+#define MAX_DICT_CHARS 200000
+#define MAX_COUNTER 2147483646LL /* 2**31 - 2, as _MAX_COUNTER */
+
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static int is_space(unsigned char c) {
+    /* bytes.isspace(): ASCII whitespace */
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\x0b' || c == '\x0c';
+}
+
+/* Python's _seconds() on tqdm's elapsed text (only [0-9:], 1-20 chars): -1 when this code does
+ * not read it the way Python does for sure (a part over 9 digits), NaN where Python gives None. */
+static int elapsed_seconds(const unsigned char *s, Py_ssize_t n, double *out) {
+    long long parts[3];
+    int np = 0, nd = 0;
+    long long v = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == ':') {
+            if (nd == 0 || np == 3) { /* an empty part, or 4+ parts: None */
+                *out = NAN;
+                return 0;
+            }
+            parts[np++] = v;
+            v = 0;
+            nd = 0;
+        } else {
+            if (++nd > 9) return -1;
+            v = v * 10 + (s[i] - '0');
+        }
+    }
+    long long t = 0;
+    for (int i = 0; i < np; i++) t = t * 60 + parts[i];
+    *out = (double)t; /* < 2**53: exact, as Python's int and float arithmetic both give */
+    return 0;
+}
+
+/* Python's _rate() on "[0-9.]{1,20}it/s", "[0-9.]{1,20}s/it" or "?it/s". */
+static double rate_value(const unsigned char *s, Py_ssize_t n) {
+    if (n < 5 || s[0] == '?') return NAN;
+    Py_ssize_t m = n - 4;
+    int dots = 0, digits = 0;
+    char buf[32];
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (s[i] == '.') dots++;
+        else digits++;
+        buf[i] = (char)s[i];
+    }
+    if (dots > 1 || digits == 0) return NAN;
+    buf[m] = 0;
+    double v = PyOS_string_to_double(buf, NULL, NULL);
+    if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return NAN;
+    }
+    if (s[m] == 'i') return v;          /* it/s */
+    return v > 0 ? 1.0 / v : NAN;       /* s/it */
+}
+
+typedef struct {
+    long long counter;
+    int desc;
+    double elapsed;
+    double rate;
+} frame_t;
+
+/* 1 when s[0:n] is a frame of the training bar of total T (tot: its digits), else 0. */
+static int match_frame(const unsigned char *s, Py_ssize_t n, const char *tot, Py_ssize_t totlen, frame_t *f) {
+    Py_ssize_t i = 0, k;
+    while (i < n && i < 3 && s[i] == ' ') i++;
+    f->desc = (int)i;
+    k = i;
+    while (i < n && is_digit(s[i]) && i - k < 4) i++;
+    if (i == k || i - k > 3 || i + 2 > n || s[i] != '%' || s[i + 1] != '|') return 0;
+    i += 2;
+    k = i;
+    while (i < n && s[i] != '|') {
+        unsigned char c = s[i];
+        if (c == '\n' || c == 0x1b || c == 0) return 0;
+        if (i - k >= 1000) return 0;
+        i++;
+    }
+    if (i + 1 >= n || s[i + 1] != ' ') return 0;
+    i += 2;
+    k = i;
+    long long cnt = 0;
+    while (i < n && is_digit(s[i])) {
+        if (i - k >= 10) return 0;
+        cnt = cnt * 10 + (s[i] - '0');
+        i++;
+    }
+    if (i == k || i >= n || s[i] != '/') return 0;
+    i++;
+    if (n - i < totlen + 2 || memcmp(s + i, tot, totlen) != 0) return 0;
+    i += totlen;
+    if (s[i] != ' ' || s[i + 1] != '[') return 0;
+    i += 2;
+    k = i;
+    while (i < n && (is_digit(s[i]) || s[i] == ':')) i++;
+    if (i == k || i - k > 20 || i >= n || s[i] != '<') return 0;
+    const unsigned char *el = s + k;
+    Py_ssize_t eln = i - k;
+    i++;
+    k = i;
+    while (i < n && (is_digit(s[i]) || s[i] == ':' || s[i] == '?')) i++;
+    if (i == k || i - k > 20 || i + 1 >= n || s[i] != ',' || s[i + 1] != ' ') return 0;
+    i += 1;
+    while (i < n && s[i] == ' ') i++;
+    k = i;
+    if (i < n && s[i] == '?') {
+        if (n - i != 6 || memcmp(s + i, "?it/s]", 6) != 0) return 0;
+    } else {
+        while (i < n && (is_digit(s[i]) || s[i] == '.')) i++;
+        if (i == k || i - k > 20 || n - i != 5) return 0;
+        if (memcmp(s + i, "it/s]", 5) != 0 && memcmp(s + i, "s/it]", 5) != 0) return 0;
+    }
+    if (cnt > MAX_COUNTER) return 0;
+    if (elapsed_seconds(el, eln, &f->elapsed) < 0) return 0;
+    f->counter = cnt;
+    f->rate = rate_value(s + k, n - 1 - k);
+    return 1;
+}
+
+static Py_ssize_t count_sub(const unsigned char *s, Py_ssize_t n, const char *sub, Py_ssize_t m) {
+    Py_ssize_t c = 0;
+    if (m == 0) return 0;
+    const unsigned char *p = s, *end = s + n;
+    while (end - p >= m) {
+        const unsigned char *q = memchr(p, sub[0], (size_t)(end - p - m + 1));
+        if (q == NULL) break;
+        if (memcmp(q, sub, (size_t)m) == 0) {
+            c++;
+            p = q + m;
+        } else {
+            p = q + 1;
+        }
+    }
+    return c;
+}
+
+/* a float literal as repr() writes a finite float, or the inside of a quoted number; *is_float:
+ * whether it has a fraction or an exponent. Returns its length, 0 when it is not one. */
+static Py_ssize_t number_len(const unsigned char *s, Py_ssize_t n, int strict_json, int *is_float) {
+    Py_ssize_t i = 0;
+    *is_float = 0;
+    if (i < n && s[i] == '-') i++;
+    Py_ssize_t d0 = i;
+    while (i < n && is_digit(s[i])) i++;
+    if (i == d0) return 0;
+    if (strict_json && s[d0] == '0' && i - d0 > 1) return 0; /* JSON: no leading zeros */
+    if (i < n && s[i] == '.') {
+        i++;
+        Py_ssize_t f0 = i;
+        while (i < n && is_digit(s[i])) i++;
+        if (i == f0) return 0;
+        *is_float = 1;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        Py_ssize_t e0 = i;
+        while (i < n && is_digit(s[i])) i++;
+        if (i == e0) return 0;
+        *is_float = 1;
+    }
+    return i;
+}
+
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* s[0:n], a number by number_len's grammar, as float() reads it. Clinger's fast path where it is
+ * exact (a mantissa of at most 2**53 and a power of ten of at most 22: one correctly rounded
+ * multiplication or division), else the C library's strtod, which glibc, musl and macOS round
+ * correctly too; a locale whose decimal point is not "." stops strtod early, and the number is
+ * then refused (Python reads that line). */
+static int to_double(const unsigned char *s, Py_ssize_t n, double *out) {
+    Py_ssize_t i = 0;
+    int neg = 0, nd = 0, exp10 = 0;
+    uint64_t m = 0;
+    if (s[0] == '-') {
+        neg = 1;
+        i++;
+    }
+    for (; i < n && is_digit(s[i]); i++) {
+        if (m == 0 && s[i] == '0') continue;
+        if (++nd > 19) goto slow;
+        m = m * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && is_digit(s[i]); i++) {
+            exp10--;
+            if (m == 0 && s[i] == '0') continue;
+            if (++nd > 19) goto slow;
+            m = m * 10 + (uint64_t)(s[i] - '0');
+        }
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        int eneg = 0, e = 0;
+        i++;
+        if (s[i] == '+' || s[i] == '-') eneg = s[i++] == '-';
+        for (; i < n && is_digit(s[i]); i++) {
+            if (e > 10000) goto slow;
+            e = e * 10 + (s[i] - '0');
+        }
+        exp10 += eneg ? -e : e;
+    }
+    if (m == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 1;
+    }
+    if (m > ((uint64_t)1 << 53) || exp10 > 22 || exp10 < -22) goto slow;
+    {
+        double v = (double)m;
+        v = exp10 >= 0 ? v * POW10[exp10] : v / POW10[-exp10];
+        *out = neg ? -v : v;
+        return 1;
+    }
+slow:;
+    char buf[64];
+    if (n >= (Py_ssize_t)sizeof(buf)) return 0;
+    memcpy(buf, s, (size_t)n);
+    buf[n] = 0;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (end != buf + n || !isfinite(v)) return 0;
+    if (errno == ERANGE && v == 0.0) return 0; /* underflow to zero: leave it to Python */
+    *out = v;
+    return 1;
+}
+
+typedef struct {
+    unsigned char sig[MAX_SIG_BYTES];
+    Py_ssize_t len;
+    int nkeys;
+} keysig_t;
+
+/* The dict s[0:n] ("{'" ... "}"): its values appended to vals (K of them), its signature (keys
+ * and value kinds) in sig; returns K, or -1 when it is not the plain shape. */
+static int read_dict(const unsigned char *s, Py_ssize_t n, double *vals, unsigned char *sig, Py_ssize_t *siglen) {
+    Py_ssize_t i = 1, sl = 0;
+    int K = 0;
+    const unsigned char *kp[MAX_KEYS];
+    Py_ssize_t kl[MAX_KEYS];
+    if (n < 3 || n > MAX_DICT_CHARS || s[0] != '{' || s[n - 1] != '}') return -1;
+    for (;;) {
+        if (i >= n || s[i] != '\'') return -1;
+        i++;
+        Py_ssize_t k0 = i;
+        while (i < n && s[i] != '\'') {
+            unsigned char c = s[i];
+            if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') return -1;
+            i++;
+        }
+        if (i >= n || i == k0) return -1;
+        Py_ssize_t klen = i - k0;
+        if (K >= MAX_KEYS) return -1;
+        for (int j = 0; j < K; j++)
+            if (kl[j] == klen && memcmp(kp[j], s + k0, (size_t)klen) == 0) return -1; /* duplicate key */
+        kp[K] = s + k0;
+        kl[K] = klen;
+        i++;
+        if (n - i < 2 || s[i] != ':' || s[i + 1] != ' ') return -1;
+        i += 2;
+        int quoted = 0, is_float = 0;
+        Py_ssize_t v0 = i, vl;
+        if (i < n && s[i] == '\'') {
+            quoted = 1;
+            v0 = ++i;
+            vl = number_len(s + i, n - i, 0, &is_float);
+            if (vl == 0 || v0 + vl >= n || s[v0 + vl] != '\'') return -1;
+            i = v0 + vl + 1;
+        } else {
+            vl = number_len(s + i, n - i, 1, &is_float);
+            if (vl == 0 || !is_float) return -1; /* an int: Python's per-dict path decides */
+            i += vl;
+        }
+        if (!to_double(s + v0, vl, &vals[K])) return -1;
+        if (sl + klen + 2 > MAX_SIG_BYTES) return -1;
+        memcpy(sig + sl, s + k0, (size_t)klen);
+        sl += klen;
+        sig[sl++] = quoted ? 1 : 2;
+        K++;
+        if (i < n && s[i] == '}') {
+            if (i != n - 1) return -1;
+            break;
+        }
+        if (n - i < 2 || s[i] != ',' || s[i + 1] != ' ') return -1;
+        i += 2;
+    }
+    *siglen = sl;
+    return K;
+}
+
+typedef struct {
+    const unsigned char *p;
+    Py_ssize_t n;
+} span_t;
+
+static PyObject *sig_to_tuple(const keysig_t *sg) {
+    PyObject *keys = PyTuple_New(sg->nkeys), *kinds = PyBytes_FromStringAndSize(NULL, sg->nkeys);
+    if (keys == NULL || kinds == NULL) {
+        Py_XDECREF(keys);
+        Py_XDECREF(kinds);
+        return NULL;
+    }
+    char *kd = PyBytes_AS_STRING(kinds);
+    Py_ssize_t i = 0, start = 0;
+    int k = 0;
+    for (; i < sg->len; i++) {
+        if (sg->sig[i] == 1 || sg->sig[i] == 2) {
+            PyObject *key = PyUnicode_DecodeASCII((const char *)sg->sig + start, i - start, NULL);
+            if (key == NULL) {
+                Py_DECREF(keys);
+                Py_DECREF(kinds);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(keys, k, key);
+            kd[k] = sg->sig[i] == 1 ? 's' : 'f';
+            k++;
+            start = i + 1;
+        }
+    }
+    PyObject *r = PyTuple_Pack(2, keys, kinds);
+    Py_DECREF(keys);
+    Py_DECREF(kinds);
+    return r;
+}
+
+PyDoc_STRVAR(scan_tqdm_doc,
+"scan_tqdm(lines, T) -> None | (per, ok, n, desc, rate, elapsed, keyid, sigs, vals, voff)\n\n"
+"Reads tqdm dict lines of one shape (see the module's source). None when a line does not start\n"
+"with a carriage return or has not as many as the first (at least 3). Per line: ok (uint8),\n"
+"n (int32 counter of LAST), desc (uint8, leading spaces of LAST), rate (float64, NaN: none),\n"
+"elapsed (float32, NaN: none), keyid (int32 into sigs, -1: not read), voff (int64 offset of\n"
+"the line's values in vals, float64). sigs: (keys, kinds) per key set, kinds 'f' float / 's' str.");
+
+static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
+    PyObject *lines;
+    long long T;
+    if (!PyArg_ParseTuple(args, "O!L", &PyList_Type, &lines, &T)) return NULL;
+    Py_ssize_t N = PyList_GET_SIZE(lines);
+    if (N == 0 || T <= 0 || T > MAX_COUNTER) Py_RETURN_NONE;
+    char tot[32], done[48], totmark[48];
+    Py_ssize_t totlen = (Py_ssize_t)snprintf(tot, sizeof(tot), "%lld", T);
+    Py_ssize_t donelen = (Py_ssize_t)snprintf(done, sizeof(done), "%lld/%lld [", T, T);
+    Py_ssize_t marklen = (Py_ssize_t)snprintf(totmark, sizeof(totmark), "/%lld [", T);
+
+    for (Py_ssize_t li = 0; li < N; li++)
+        if (!PyBytes_Check(PyList_GET_ITEM(lines, li))) Py_RETURN_NONE;
+
+    PyObject *ok_b = PyBytes_FromStringAndSize(NULL, N), *n_b = PyBytes_FromStringAndSize(NULL, N * 4),
+             *desc_b = PyBytes_FromStringAndSize(NULL, N), *rate_b = PyBytes_FromStringAndSize(NULL, N * 8),
+             *el_b = PyBytes_FromStringAndSize(NULL, N * 4), *kid_b = PyBytes_FromStringAndSize(NULL, N * 4),
+             *voff_b = PyBytes_FromStringAndSize(NULL, N * 8), *per_b = PyBytes_FromStringAndSize(NULL, N),
+             *sigs = PyList_New(0);
+    double *vals = NULL;
+    keysig_t *table = NULL;
+    span_t *lasts = NULL;
+    PyObject *vals_b = NULL, *result = NULL;
+    if (!ok_b || !n_b || !desc_b || !rate_b || !el_b || !kid_b || !voff_b || !per_b || !sigs) goto done;
+    lasts = PyMem_Malloc(sizeof(span_t) * (size_t)N);
+    table = PyMem_Malloc(sizeof(keysig_t) * MAX_SIGS);
+    Py_ssize_t cap = 1024, used = 0;
+    vals = PyMem_Malloc(sizeof(double) * (size_t)cap);
+    if (!lasts || !table || !vals) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int nsigs = 0;
+    unsigned char *ok = (unsigned char *)PyBytes_AS_STRING(ok_b), *desc = (unsigned char *)PyBytes_AS_STRING(desc_b);
+    int32_t *nn = (int32_t *)PyBytes_AS_STRING(n_b), *kid = (int32_t *)PyBytes_AS_STRING(kid_b);
+    double *rate = (double *)PyBytes_AS_STRING(rate_b);
+    float *el = (float *)PyBytes_AS_STRING(el_b);
+    int64_t *voff = (int64_t *)PyBytes_AS_STRING(voff_b);
+    unsigned char *pers = (unsigned char *)PyBytes_AS_STRING(per_b);
+    unsigned char sigbuf[MAX_SIG_BYTES];
+    double row[MAX_KEYS];
+    int prev_matched = 0;
+
+    for (Py_ssize_t li = 0; li < N; li++) {
+        PyObject *o = PyList_GET_ITEM(lines, li);
+        const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(o);
+        Py_ssize_t n = PyBytes_GET_SIZE(o);
+        ok[li] = 0;
+        nn[li] = 0;
+        desc[li] = 0;
+        rate[li] = NAN;
+        el[li] = NAN;
+        kid[li] = -1;
+        voff[li] = -1;
+        lasts[li].p = NULL;
+        lasts[li].n = 0;
+        pers[li] = 0;
+        /* the carriage returns of the line (parts 1..per): where PREV ends and the last three */
+        const unsigned char *end = s + n, *first_after = NULL, *q3 = NULL, *q2 = NULL, *q1 = NULL;
+        Py_ssize_t per = 0;
+        if (n > 0 && s[0] == '\r') {
+            const unsigned char *p = s;
+            while ((p = memchr(p, '\r', (size_t)(end - p))) != NULL) {
+                if (per == 1) first_after = p;
+                q3 = q2;
+                q2 = q1;
+                q1 = p;
+                per++;
+                p++;
+            }
+        }
+        if (per < 3 || per > 255) {
+            prev_matched = 0;
+            continue;
+        }
+        pers[li] = (unsigned char)per;
+        /* cr[0]: before PREV, cr[1]: before LAST, cr[2]: before BLANK, cr[3]: before DICT */
+        const unsigned char *cr[4] = {s, q3, q2, q1};
+        /* LAST: between cr[1] and cr[2]; BLANK: cr[2]..cr[3]; DICT: cr[3]+1..end */
+        const unsigned char *ls = cr[1] + 1;
+        Py_ssize_t ln = cr[2] - ls;
+        lasts[li].p = ls;
+        lasts[li].n = ln;
+        frame_t f;
+        int matched = match_frame(ls, ln, tot, totlen, &f);
+        int good = matched;
+        if (good) {
+            const unsigned char *b = cr[2] + 1;
+            if (b == cr[3]) good = 0;
+            for (; good && b < cr[3]; b++)
+                if (!is_space(*b)) good = 0;
+        }
+        if (good && (memchr(s, 0x1b, (size_t)n) != NULL || memchr(s, 0, (size_t)n) != NULL)) good = 0;
+        if (good && per >= 4) {
+            /* PREV (cr[0]+1 .. the next \r) is the previous line's LAST, which matched */
+            const unsigned char *ps = cr[0] + 1;
+            Py_ssize_t pn = first_after - ps;
+            if (li == 0 || !prev_matched || pn != lasts[li - 1].n || memcmp(ps, lasts[li - 1].p, (size_t)pn) != 0)
+                good = 0;
+        }
+        if (good && per > 4) {
+            /* the frames between PREV and LAST: training-bar frames, by byte counts */
+            Py_ssize_t k = per - 2;
+            if (count_sub(s, n, totmark, marklen) != k || count_sub(s, n, "]\r", 2) != k ||
+                count_sub(s, n, "%|", 2) != k || count_sub(s, n, done, donelen) != 0)
+                good = 0;
+            if (good) {
+                Py_ssize_t odd = 0;
+                for (const unsigned char *q = s; q + 1 < end; q++)
+                    if (*q == '\r' && !(q[1] == ' ' || is_digit(q[1]))) odd++;
+                if (odd != 1) good = 0;
+            }
+        }
+        prev_matched = matched;
+        if (matched) { /* LAST's counter whether or not the line is ok: the next line's PREV */
+            nn[li] = (int32_t)f.counter;
+            desc[li] = (unsigned char)f.desc;
+            rate[li] = f.rate;
+            el[li] = (float)f.elapsed;
+        }
+        if (!good) continue;
+        const unsigned char *body = cr[3] + 1;
+        Py_ssize_t bn = end - body;
+        if (bn < 2 || body[0] != '{' || body[1] != '\'' || body[bn - 1] != '}') continue;
+        ok[li] = 1;
+        if (memchr(body, '"', (size_t)bn) != NULL) continue;
+        Py_ssize_t siglen = 0;
+        int K = read_dict(body, bn, row, sigbuf, &siglen);
+        if (K < 0) continue;
+        int id = -1;
+        for (int t = 0; t < nsigs; t++)
+            if (table[t].len == siglen && memcmp(table[t].sig, sigbuf, (size_t)siglen) == 0) {
+                id = t;
+                break;
+            }
+        if (id < 0) {
+            if (nsigs == MAX_SIGS) continue;
+            id = nsigs++;
+            memcpy(table[id].sig, sigbuf, (size_t)siglen);
+            table[id].len = siglen;
+            table[id].nkeys = K;
+            PyObject *t = sig_to_tuple(&table[id]);
+            if (t == NULL || PyList_Append(sigs, t) < 0) {
+                Py_XDECREF(t);
+                goto done;
+            }
+            Py_DECREF(t);
+        }
+        if (used + K > cap) {
+            while (used + K > cap) cap *= 2;
+            double *nv = PyMem_Realloc(vals, sizeof(double) * (size_t)cap);
+            if (nv == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            vals = nv;
+        }
+        memcpy(vals + used, row, sizeof(double) * (size_t)K);
+        kid[li] = id;
+        voff[li] = used;
+        used += K;
+    }
+    vals_b = PyBytes_FromStringAndSize((const char *)vals, (Py_ssize_t)(used * sizeof(double)));
+    if (vals_b == NULL) goto done;
+    result = Py_BuildValue("(OOOOOOOOOO)", per_b, ok_b, n_b, desc_b, rate_b, el_b, kid_b, sigs, vals_b, voff_b);
+done:
+    PyMem_Free(vals);
+    PyMem_Free(table);
+    PyMem_Free(lasts);
+    Py_XDECREF(ok_b);
+    Py_XDECREF(n_b);
+    Py_XDECREF(desc_b);
+    Py_XDECREF(rate_b);
+    Py_XDECREF(el_b);
+    Py_XDECREF(kid_b);
+    Py_XDECREF(voff_b);
+    Py_XDECREF(per_b);
+    Py_XDECREF(sigs);
+    Py_XDECREF(vals_b);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan_tqdm", scan_tqdm, METH_VARARGS, scan_tqdm_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "logcheck._speedups",
+    "C speed-ups for the Hugging Face console parser (optional; see plugins/parse_hf.py).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
