@@ -31,6 +31,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <float.h>
 
 #define MAX_KEYS 64
 #define MAX_SIGS 16
@@ -157,6 +158,55 @@ static int match_frame(const unsigned char *s, Py_ssize_t n, const char *tot, Py
     return 1;
 }
 
+/* 1 when the line s[0:n] is one frame of a nested bar and nothing else, as _NESTED_FRAME_RE
+ * matches it: \r {0,3}\d{1,3}%\|[^|\r\n\x1b\x00]{0,1000}\| \d{1,18}/\d{1,18} \[[^\]\r\n\x1b\x00]{0,200}\]\x1b\[A */
+static int match_nested(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 1, k;
+    if (n < 4 || s[0] != '\r' || s[n - 3] != 0x1b || s[n - 2] != '[' || s[n - 1] != 'A') return 0;
+    n -= 3;
+    while (i < n && i < 4 && s[i] == ' ') i++;
+    k = i;
+    while (i < n && is_digit(s[i]) && i - k < 4) i++;
+    if (i == k || i - k > 3 || i + 2 > n || s[i] != '%' || s[i + 1] != '|') return 0;
+    i += 2;
+    k = i;
+    while (i < n && s[i] != '|') {
+        unsigned char c = s[i];
+        if (c == '\r' || c == '\n' || c == 0x1b || c == 0 || i - k >= 1000) return 0;
+        i++;
+    }
+    if (i + 1 >= n || s[i + 1] != ' ') return 0;
+    i += 2;
+    for (int part = 0; part < 2; part++) {
+        k = i;
+        while (i < n && is_digit(s[i])) i++;
+        if (i == k || i - k > 18 || i >= n || s[i] != (part == 0 ? '/' : ' ')) return 0;
+        i++;
+    }
+    if (i >= n || s[i] != '[') return 0;
+    i++;
+    k = i;
+    while (i < n && s[i] != ']') {
+        unsigned char c = s[i];
+        if (c == '\r' || c == '\n' || c == 0x1b || c == 0 || i - k >= 200) return 0;
+        i++;
+    }
+    return i == n - 1; /* the "]" ends the frame, then ESC[A */
+}
+
+static const char SPACES[64] = "                                                                ";
+
+/* bytes.isspace() of s[0:n], n > 0 (tqdm's blank: mostly spaces, compared 64 at a time) */
+static int all_space(const unsigned char *s, Py_ssize_t n) {
+    while (n >= 64 && memcmp(s, SPACES, 64) == 0) {
+        s += 64;
+        n -= 64;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!is_space(s[i])) return 0;
+    return 1;
+}
+
 static Py_ssize_t count_sub(const unsigned char *s, Py_ssize_t n, const char *sub, Py_ssize_t m) {
     Py_ssize_t c = 0;
     if (m == 0) return 0;
@@ -202,6 +252,11 @@ static Py_ssize_t number_len(const unsigned char *s, Py_ssize_t n, int strict_js
     return i;
 }
 
+#if LDBL_MANT_DIG == 64
+static const long double POW10L[28] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+                                       1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
+                                       1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+#endif
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
@@ -245,13 +300,30 @@ static int to_double(const unsigned char *s, Py_ssize_t n, double *out) {
         *out = neg ? -0.0 : 0.0;
         return 1;
     }
-    if (m > ((uint64_t)1 << 53) || exp10 > 22 || exp10 < -22) goto slow;
-    {
+    if (m <= ((uint64_t)1 << 53) && exp10 <= 22 && exp10 >= -22) {
         double v = (double)m;
         v = exp10 >= 0 ? v * POW10[exp10] : v / POW10[-exp10];
         *out = neg ? -v : v;
         return 1;
     }
+#if LDBL_MANT_DIG == 64
+    /* x87 extended precision (x86-64): m (< 2**64) and 10**|e| (|e| <= 27) are exact, and one
+     * multiplication or division rounds to a 64-bit mantissa. Rounding that to the double is the
+     * correctly rounded double unless the 11 bits it drops lie next to half an ulp (a possible
+     * double rounding): those, and everything else, go to strtod. */
+    if (exp10 <= 27 && exp10 >= -27) {
+        long double p = POW10L[exp10 >= 0 ? exp10 : -exp10];
+        long double r = exp10 >= 0 ? (long double)m * p : (long double)m / p;
+        int e2;
+        uint64_t bits = (uint64_t)ldexpl(frexpl(r, &e2), 64);
+        unsigned low = (unsigned)(bits & 0x7FF);
+        if (low < 0x3FF || low > 0x401) {
+            double v = (double)r;
+            *out = neg ? -v : v;
+            return 1;
+        }
+    }
+#endif
 slow:;
     char buf[64];
     if (n >= (Py_ssize_t)sizeof(buf)) return 0;
@@ -364,12 +436,60 @@ static PyObject *sig_to_tuple(const keysig_t *sg) {
     return r;
 }
 
+/* Reads the dict s[0:n] of line li: its key set's id in kid[li] (the set added to table and sigs
+ * when new) and its values appended to vals at voff[li]. Nothing stored when it is not the plain
+ * shape or a 17th key set; -1 only on a Python error (out of memory). */
+static int store_dict(const unsigned char *s, Py_ssize_t n, Py_ssize_t li, keysig_t *table, int *nsigs,
+                      PyObject *sigs, double **vals, Py_ssize_t *cap, Py_ssize_t *used, int32_t *kid, int64_t *voff) {
+    unsigned char sigbuf[MAX_SIG_BYTES];
+    double row[MAX_KEYS];
+    Py_ssize_t siglen = 0;
+    int K = read_dict(s, n, row, sigbuf, &siglen);
+    if (K < 0) return 0;
+    int id = -1;
+    for (int t = 0; t < *nsigs; t++)
+        if (table[t].len == siglen && memcmp(table[t].sig, sigbuf, (size_t)siglen) == 0) {
+            id = t;
+            break;
+        }
+    if (id < 0) {
+        if (*nsigs == MAX_SIGS) return 0;
+        id = (*nsigs)++;
+        memcpy(table[id].sig, sigbuf, (size_t)siglen);
+        table[id].len = siglen;
+        table[id].nkeys = K;
+        PyObject *t = sig_to_tuple(&table[id]);
+        if (t == NULL || PyList_Append(sigs, t) < 0) {
+            Py_XDECREF(t);
+            return -1;
+        }
+        Py_DECREF(t);
+    }
+    if (*used + K > *cap) {
+        Py_ssize_t c = *cap;
+        while (*used + K > c) c *= 2;
+        double *nv = PyMem_Realloc(*vals, sizeof(double) * (size_t)c);
+        if (nv == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *vals = nv;
+        *cap = c;
+    }
+    memcpy(*vals + *used, row, sizeof(double) * (size_t)K);
+    kid[li] = id;
+    voff[li] = *used;
+    *used += K;
+    return 0;
+}
+
 PyDoc_STRVAR(scan_tqdm_doc,
 "scan_tqdm(lines, T) -> None | (per, ok, n, desc, rate, elapsed, keyid, sigs, vals, voff)\n\n"
 "Reads tqdm dict lines of one shape (see the module's source). None when a line does not start\n"
 "with a carriage return or has not as many as the first (at least 3). Per line: ok (uint8),\n"
 "n (int32 counter of LAST), desc (uint8, leading spaces of LAST), rate (float64, NaN: none),\n"
-"elapsed (float32, NaN: none), keyid (int32 into sigs, -1: not read), voff (int64 offset of\n"
+"elapsed (float32, NaN: none), keyid (int32 into sigs; -1: not read; -2: the line is one frame\n"
+"of a nested bar, as _NESTED_FRAME_RE matches), voff (int64 offset of\n"
 "the line's values in vals, float64). sigs: (keys, kinds) per key set, kinds 'f' float / 's' str.");
 
 static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
@@ -377,7 +497,7 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
     long long T;
     if (!PyArg_ParseTuple(args, "O!L", &PyList_Type, &lines, &T)) return NULL;
     Py_ssize_t N = PyList_GET_SIZE(lines);
-    if (N == 0 || T <= 0 || T > MAX_COUNTER) Py_RETURN_NONE;
+    if (N == 0 || T < 0 || T > MAX_COUNTER) Py_RETURN_NONE;
     char tot[32], done[48], totmark[48];
     Py_ssize_t totlen = (Py_ssize_t)snprintf(tot, sizeof(tot), "%lld", T);
     Py_ssize_t donelen = (Py_ssize_t)snprintf(done, sizeof(done), "%lld/%lld [", T, T);
@@ -411,8 +531,6 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
     float *el = (float *)PyBytes_AS_STRING(el_b);
     int64_t *voff = (int64_t *)PyBytes_AS_STRING(voff_b);
     unsigned char *pers = (unsigned char *)PyBytes_AS_STRING(per_b);
-    unsigned char sigbuf[MAX_SIG_BYTES];
-    double row[MAX_KEYS];
     int prev_matched = 0;
 
     for (Py_ssize_t li = 0; li < N; li++) {
@@ -429,6 +547,16 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
         lasts[li].p = NULL;
         lasts[li].n = 0;
         pers[li] = 0;
+        if (n >= 2 && s[0] == '{' && s[1] == '\'') {
+            /* a line that is a dict and nothing else (a log without progress bars): shape 0 */
+            prev_matched = 0;
+            if (memchr(s, '"', (size_t)n) != NULL || memchr(s, 0x1b, (size_t)n) != NULL ||
+                memchr(s, 0, (size_t)n) != NULL)
+                continue;
+            ok[li] = 1;
+            if (store_dict(s, n, li, table, &nsigs, sigs, &vals, &cap, &used, kid, voff) < 0) goto done;
+            continue;
+        }
         /* the carriage returns of the line (parts 1..per): where PREV ends and the last three */
         const unsigned char *end = s + n, *first_after = NULL, *q3 = NULL, *q2 = NULL, *q1 = NULL;
         Py_ssize_t per = 0;
@@ -445,6 +573,7 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
         }
         if (per < 3 || per > 255) {
             prev_matched = 0;
+            if (per == 1 && match_nested(s, n)) kid[li] = -2; /* a frame of the eval bar: skipped */
             continue;
         }
         pers[li] = (unsigned char)per;
@@ -456,14 +585,9 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
         lasts[li].p = ls;
         lasts[li].n = ln;
         frame_t f;
-        int matched = match_frame(ls, ln, tot, totlen, &f);
+        int matched = T > 0 && match_frame(ls, ln, tot, totlen, &f);
         int good = matched;
-        if (good) {
-            const unsigned char *b = cr[2] + 1;
-            if (b == cr[3]) good = 0;
-            for (; good && b < cr[3]; b++)
-                if (!is_space(*b)) good = 0;
-        }
+        if (good && (cr[3] == cr[2] + 1 || !all_space(cr[2] + 1, cr[3] - cr[2] - 1))) good = 0;
         if (good && (memchr(s, 0x1b, (size_t)n) != NULL || memchr(s, 0, (size_t)n) != NULL)) good = 0;
         if (good && per >= 4) {
             /* PREV (cr[0]+1 .. the next \r) is the previous line's LAST, which matched */
@@ -498,41 +622,7 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
         if (bn < 2 || body[0] != '{' || body[1] != '\'' || body[bn - 1] != '}') continue;
         ok[li] = 1;
         if (memchr(body, '"', (size_t)bn) != NULL) continue;
-        Py_ssize_t siglen = 0;
-        int K = read_dict(body, bn, row, sigbuf, &siglen);
-        if (K < 0) continue;
-        int id = -1;
-        for (int t = 0; t < nsigs; t++)
-            if (table[t].len == siglen && memcmp(table[t].sig, sigbuf, (size_t)siglen) == 0) {
-                id = t;
-                break;
-            }
-        if (id < 0) {
-            if (nsigs == MAX_SIGS) continue;
-            id = nsigs++;
-            memcpy(table[id].sig, sigbuf, (size_t)siglen);
-            table[id].len = siglen;
-            table[id].nkeys = K;
-            PyObject *t = sig_to_tuple(&table[id]);
-            if (t == NULL || PyList_Append(sigs, t) < 0) {
-                Py_XDECREF(t);
-                goto done;
-            }
-            Py_DECREF(t);
-        }
-        if (used + K > cap) {
-            while (used + K > cap) cap *= 2;
-            double *nv = PyMem_Realloc(vals, sizeof(double) * (size_t)cap);
-            if (nv == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            vals = nv;
-        }
-        memcpy(vals + used, row, sizeof(double) * (size_t)K);
-        kid[li] = id;
-        voff[li] = used;
-        used += K;
+        if (store_dict(body, bn, li, table, &nsigs, sigs, &vals, &cap, &used, kid, voff) < 0) goto done;
     }
     vals_b = PyBytes_FromStringAndSize((const char *)vals, (Py_ssize_t)(used * sizeof(double)));
     if (vals_b == NULL) goto done;

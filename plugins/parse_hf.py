@@ -512,8 +512,10 @@ class _CFrames:
         self.keyid = np.frombuffer(keyid, dtype=np.int32)
         self.vals = np.frombuffer(vals, dtype=np.float64)
         self.voff = np.frombuffer(voff, dtype=np.int64)
-        # per line: its key set and shape when it can be stored in bulk, else -1
-        self.code = np.where((self.ok != 0) & (self.keyid >= 0), self.keyid * 256 + self.per, -1)
+        # per line: its key set and shape when it can be stored in bulk; -2: a frame of a nested
+        # bar (the eval loop's), which the fast path skips; else -1
+        self.code = np.where((self.ok != 0) & (self.keyid >= 0), self.keyid * 256 + self.per,
+                             np.minimum(self.keyid, -1))
         return self
 
     def c_at(self, a: int) -> int:
@@ -827,11 +829,13 @@ class _ConsoleReader:
                 lines.pop()
                 lineno = first + len(lines)
                 pos = 0
-                if (self.fast and self.use_c and self.cur.T is not None and b"\r{'" in data
-                        and data[:2] != b"{'" and b"\n{'" not in data):
-                    # tqdm dict lines and nothing like a log without bars: the C scanner reads the
-                    # whole block at once, and finds the runs of lines to store in bulk itself
-                    cfr = _CFrames.read(lines, self.cur.T)
+                T = self.cur.T
+                if self.fast and self.use_c and (
+                        T is not None if b"\r{'" in data else data[:2] == b"{'" or b"\n{'" in data):
+                    # tqdm dict lines (once the training bar's total is known: before, _tqdm_lines
+                    # finds it) or lines that are a dict each: the C scanner reads the whole block
+                    # at once, and finds the runs of lines to store in bulk itself
+                    cfr = _CFrames.read(lines, T or 0)
                     if cfr is not None:
                         self._c_piece(first, lines, cfr, 0)
                         continue
@@ -915,7 +919,11 @@ class _ConsoleReader:
         # where the key set and shape (or -1: not for the bulk path) change
         cuts = [begin, *(np.flatnonzero(code[begin + 1:] != code[begin:-1]) + begin + 1).tolist(), n]
         for i, j in zip(cuts, cuts[1:]):
-            if code[i] < 0 or j - i <= _MIN_BULK:
+            c = code[i]
+            if c == -2:  # frames of a nested bar: what _plain_lines does with them
+                self._applied = None
+                continue
+            if c < 0 or j - i <= _MIN_BULK:
                 plain(start + i, batch[i:j])
                 continue
             if self._c_bulk(start + i + 1, fr, i, j):
@@ -926,22 +934,31 @@ class _ConsoleReader:
                 plain(start + i + 1, batch[i + 1:j])
 
     def _c_bulk(self, first: int, fr: _CFrames, a: int, b: int) -> bool:
-        """``_dense_bulk`` for lines a..b-1 of ``fr`` (one key set, line ``first`` first)."""
+        """``_dense_bulk`` for lines a..b-1 of ``fr`` (one key set and shape, line ``first`` first):
+        tqdm dict lines, or (shape 0) lines that are a dict each."""
         keys, _ = fr.sigs[int(fr.keyid[a])]
         cur = self.cur
         g = cur.groups.get(keys)
         if not g or keys not in self._plain or cur.summary_seen or (cur.T is None and self.bars):
             return False
-        if not fr.continues(self, a, b):
-            return False
         n = b - a
-        ns = fr.n[a:b]
-        # the same dict again with the same counter: a duplicate, skipped line by line
-        if int(ns[0]) == cur.prev_train_n and fr.body(a) == cur.prev_body:
-            return False
-        same = np.flatnonzero(ns[1:] == ns[:-1])
-        if len(same) and any(fr.body(a + int(k)) == fr.body(a + int(k) + 1) for k in same):
-            return False
+        bars = fr.per[a] != 0
+        if bars:
+            if not fr.continues(self, a, b):
+                return False
+            ns = fr.n[a:b]
+            # the same dict again with the same counter: a duplicate, skipped line by line
+            if int(ns[0]) == cur.prev_train_n and fr.body(a) == cur.prev_body:
+                return False
+            same = np.flatnonzero(ns[1:] == ns[:-1])
+            if len(same) and any(fr.body(a + int(k)) == fr.body(a + int(k) + 1) for k in same):
+                return False
+        else:
+            batch = fr.batch
+            # a dict printed again right after itself is skipped as a duplicate: not here
+            if (batch[a] == cur.prev_body and cur.train_n == cur.prev_train_n) or \
+                    any(map(bytes.__eq__, batch[a:b - 1], batch[a + 1:b])):
+                return False
         K = len(keys)
         off = int(fr.voff[a])
         rows = fr.vals[off:off + n * K].reshape(n, K)
@@ -960,8 +977,17 @@ class _ConsoleReader:
         cur.last_dict_line = first + n - 1
         cur.started = True
         cur.last_train_epoch = float(ep[-1])
-        fr.apply(self, a, b, i0)
-        cur.prev_body, cur.prev_train_n = fr.body(b - 1), cur.train_n
+        if bars:
+            fr.apply(self, a, b, i0)
+            cur.prev_body, cur.prev_train_n = fr.body(b - 1), cur.train_n
+        else:
+            tn = cur.train_n
+            cur.before.extend(array("i", [-1 if tn is None else tn]) * n)
+            cur.after.extend(array("i", [-1]) * n)
+            rate, elapsed = self._bar_reading(cur)
+            cur.rate.extend(array("d", [rate]) * n)
+            cur.elapsed.extend(array("f", [elapsed]) * n)
+            cur.prev_body, cur.prev_train_n = fr.batch[b - 1], tn
         return True
 
     def _tqdm_piece(self, start: int, batch: list[bytes], fr: "_TqdmFrames") -> None:

@@ -833,7 +833,7 @@ def test_dense_dict_lines_stored_in_bulk_give_the_same_run_as_line_by_line(tmp_p
     assert fast == slow
 
 
-def test_dense_bulk_path_is_taken_and_stores_every_dict(tmp_path):
+def test_dense_bulk_path_is_taken_and_stores_every_dict(tmp_path, scanner):
     lines = _dict_lines_of("hf_reference_tiny")
     train = [ln for ln in lines if ln.startswith(b"{'loss'")]
     assert len(train) >= 30
@@ -842,19 +842,24 @@ def test_dense_bulk_path_is_taken_and_stores_every_dict(tmp_path):
     from logcheck.plugins import parse_hf
 
     calls = []
-    orig = parse_hf._ConsoleReader._dense_bulk
+    reader = parse_hf._ConsoleReader
+    orig_py, orig_c = reader._dense_bulk, reader._c_bulk
 
     def spy(self, first, batch, ds, keys, *rest):
-        ok = orig(self, first, batch, ds, keys, *rest)
+        ok = orig_py(self, first, batch, ds, keys, *rest)
         calls.append((len(batch), ok))
         return ok
 
-    reader = parse_hf._ConsoleReader
-    reader._dense_bulk = spy
+    def spy_c(self, first, fr, a, b):
+        ok = orig_c(self, first, fr, a, b)
+        calls.append((b - a, ok))
+        return ok
+
+    reader._dense_bulk, reader._c_bulk = spy, spy_c
     try:
         run = HFConsoleParser().parse(f, ParseContext())
     finally:
-        reader._dense_bulk = orig
+        reader._dense_bulk, reader._c_bulk = orig_py, orig_c
     assert sum(n for n, ok in calls if ok) >= len(train) - 1
     assert len(run.series["train/loss"]) == len(train)
     assert run.series["train/loss"].line.tolist() == list(range(1, len(train) + 1))
