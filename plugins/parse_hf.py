@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import re
 from array import array
 from itertools import repeat
@@ -46,6 +47,8 @@ from logcheck.plugins.stream_json import TrainerStateColumns, read_trainer_state
 try:  # the C scanner of tqdm dict lines (optional: built by setup.py when a compiler is there)
     from logcheck import _speedups
 except ImportError:  # pragma: no cover - exercised where the extension is not built
+    _speedups = None
+if os.environ.get("LOGCHECK_NO_SPEEDUPS"):  # the pure-Python path, e.g. to rule the C scanner out
     _speedups = None
 from logcheck.parsing import (
     MAX_DICT_CHARS,

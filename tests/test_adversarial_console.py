@@ -75,6 +75,25 @@ def test_hf_huge_counter_in_one_frame_keeps_the_run(tmp_path, monkeypatch, count
     assert bool(np.all(np.diff(loss.step) > 0))
 
 
+@pytest.mark.parametrize("rate", [b".it/s", b"..s/it", b"1.2.3it/s"])
+def test_hf_rate_that_is_no_number_keeps_the_run(tmp_path, monkeypatch, rate):
+    # a frame whose rate is "." before the unit: _rate called float(".") and the ValueError lost
+    # the whole file (ParseError) on every path
+    src = (FIXTURES / "hf_every_step" / "run.log").read_bytes()
+    k = src.index(b"| 30/72 [")
+    end = src.index(b"]", k)
+    comma = src.rindex(b", ", k, end)
+    old = src[comma:end + 1]
+    assert src.count(old) == 2  # the frame, and its redraw on the next dict line
+    f = tmp_path / "run.log"
+    f.write_bytes(src.replace(old, b", " + rate + b"]"))
+    fast, slow = _hf_fast_and_slow(f, monkeypatch)
+    assert not fast.startswith("ParseError"), fast
+    assert fast == slow
+    run = HFConsoleParser().parse(f, ParseContext())
+    assert len(run.series["train/loss"]) == 72
+
+
 def test_hf_bar_counters_past_int32_give_points_not_parse_error(tmp_path, monkeypatch):
     # every frame of the training bar counts from 3e9 (a bar that is not a Trainer's): its
     # counters cannot be used (they are kept as int32), but the logged dicts are still points
