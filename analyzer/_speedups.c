@@ -73,6 +73,8 @@ static int elapsed_seconds(const unsigned char *s, Py_ssize_t n, double *out) {
 }
 
 /* Python's _rate() on "[0-9.]{1,20}it/s", "[0-9.]{1,20}s/it" or "?it/s". */
+static int to_double(const unsigned char *s, Py_ssize_t n, double *out);
+
 static double rate_value(const unsigned char *s, Py_ssize_t n) {
     if (n < 5 || s[0] == '?') return NAN;
     Py_ssize_t m = n - 4;
@@ -84,12 +86,8 @@ static double rate_value(const unsigned char *s, Py_ssize_t n) {
         buf[i] = (char)s[i];
     }
     if (dots > 1 || digits == 0) return NAN;
-    buf[m] = 0;
-    double v = PyOS_string_to_double(buf, NULL, NULL);
-    if (v == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return NAN;
-    }
+    double v;
+    if (!to_double((const unsigned char *)buf, m, &v)) return NAN;
     if (s[m] == 'i') return v;          /* it/s */
     return v > 0 ? 1.0 / v : NAN;       /* s/it */
 }
@@ -99,6 +97,7 @@ typedef struct {
     int desc;
     double elapsed;
     double rate;
+    Py_ssize_t el_at, el_len, rate_at, rate_len; /* the texts, from the frame's start */
 } frame_t;
 
 /* 1 when s[0:n] is a frame of the training bar of total T (tot: its digits), else 0. */
@@ -155,6 +154,10 @@ static int match_frame(const unsigned char *s, Py_ssize_t n, const char *tot, Py
     if (elapsed_seconds(el, eln, &f->elapsed) < 0) return 0;
     f->counter = cnt;
     f->rate = rate_value(s + k, n - 1 - k);
+    f->el_at = el - s;
+    f->el_len = eln;
+    f->rate_at = k;
+    f->rate_len = n - 1 - k;
     return 1;
 }
 
@@ -342,6 +345,7 @@ typedef struct {
     unsigned char sig[MAX_SIG_BYTES];
     Py_ssize_t len;
     int nkeys;
+    int epoch;
 } keysig_t;
 
 /* The dict s[0:n] ("{'" ... "}"): its values appended to vals (K of them), its signature (keys
@@ -440,7 +444,8 @@ static PyObject *sig_to_tuple(const keysig_t *sg) {
  * when new) and its values appended to vals at voff[li]. Nothing stored when it is not the plain
  * shape or a 17th key set; -1 only on a Python error (out of memory). */
 static int store_dict(const unsigned char *s, Py_ssize_t n, Py_ssize_t li, keysig_t *table, int *nsigs,
-                      PyObject *sigs, double **vals, Py_ssize_t *cap, Py_ssize_t *used, int32_t *kid, int64_t *voff) {
+                      PyObject *sigs, double **vals, Py_ssize_t *cap, Py_ssize_t *used, int32_t *kid, int64_t *voff,
+                      double *epoch) {
     unsigned char sigbuf[MAX_SIG_BYTES];
     double row[MAX_KEYS];
     Py_ssize_t siglen = 0;
@@ -458,6 +463,13 @@ static int store_dict(const unsigned char *s, Py_ssize_t n, Py_ssize_t li, keysi
         memcpy(table[id].sig, sigbuf, (size_t)siglen);
         table[id].len = siglen;
         table[id].nkeys = K;
+        table[id].epoch = -1; /* which value is the epoch */
+        for (Py_ssize_t i = 0, start = 0, k = 0; i < siglen; i++)
+            if (sigbuf[i] == 1 || sigbuf[i] == 2) {
+                if (i - start == 5 && memcmp(sigbuf + start, "epoch", 5) == 0) table[id].epoch = (int)k;
+                k++;
+                start = i + 1;
+            }
         PyObject *t = sig_to_tuple(&table[id]);
         if (t == NULL || PyList_Append(sigs, t) < 0) {
             Py_XDECREF(t);
@@ -477,6 +489,7 @@ static int store_dict(const unsigned char *s, Py_ssize_t n, Py_ssize_t li, keysi
         *cap = c;
     }
     memcpy(*vals + *used, row, sizeof(double) * (size_t)K);
+    if (table[id].epoch >= 0) epoch[li] = row[table[id].epoch];
     kid[li] = id;
     voff[li] = *used;
     *used += K;
@@ -510,12 +523,16 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
              *desc_b = PyBytes_FromStringAndSize(NULL, N), *rate_b = PyBytes_FromStringAndSize(NULL, N * 8),
              *el_b = PyBytes_FromStringAndSize(NULL, N * 4), *kid_b = PyBytes_FromStringAndSize(NULL, N * 4),
              *voff_b = PyBytes_FromStringAndSize(NULL, N * 8), *per_b = PyBytes_FromStringAndSize(NULL, N),
-             *sigs = PyList_New(0);
+             *ep_b = PyBytes_FromStringAndSize(NULL, N * 8), *dec_b = PyBytes_FromStringAndSize(NULL, N),
+             *same_b = PyBytes_FromStringAndSize(NULL, N), *back_b = PyBytes_FromStringAndSize(NULL, N),
+             *tx_b = PyBytes_FromStringAndSize(NULL, N * 6 * 4), *sigs = PyList_New(0);
     double *vals = NULL;
     keysig_t *table = NULL;
     span_t *lasts = NULL;
     PyObject *vals_b = NULL, *result = NULL;
-    if (!ok_b || !n_b || !desc_b || !rate_b || !el_b || !kid_b || !voff_b || !per_b || !sigs) goto done;
+    if (!ok_b || !n_b || !desc_b || !rate_b || !el_b || !kid_b || !voff_b || !per_b || !ep_b || !dec_b || !same_b ||
+        !back_b || !tx_b || !sigs)
+        goto done;
     lasts = PyMem_Malloc(sizeof(span_t) * (size_t)N);
     table = PyMem_Malloc(sizeof(keysig_t) * MAX_SIGS);
     Py_ssize_t cap = 1024, used = 0;
@@ -531,6 +548,10 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
     float *el = (float *)PyBytes_AS_STRING(el_b);
     int64_t *voff = (int64_t *)PyBytes_AS_STRING(voff_b);
     unsigned char *pers = (unsigned char *)PyBytes_AS_STRING(per_b);
+    double *epoch = (double *)PyBytes_AS_STRING(ep_b);
+    unsigned char *dec = (unsigned char *)PyBytes_AS_STRING(dec_b), *same = (unsigned char *)PyBytes_AS_STRING(same_b),
+                  *back = (unsigned char *)PyBytes_AS_STRING(back_b);
+    int32_t *tx = (int32_t *)PyBytes_AS_STRING(tx_b);
     int prev_matched = 0;
 
     for (Py_ssize_t li = 0; li < N; li++) {
@@ -547,6 +568,8 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
         lasts[li].p = NULL;
         lasts[li].n = 0;
         pers[li] = 0;
+        epoch[li] = NAN;
+        memset(tx + 6 * li, 0, 6 * sizeof(int32_t));
         if (n >= 2 && s[0] == '{' && s[1] == '\'') {
             /* a line that is a dict and nothing else (a log without progress bars): shape 0 */
             prev_matched = 0;
@@ -554,7 +577,7 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
                 memchr(s, 0, (size_t)n) != NULL)
                 continue;
             ok[li] = 1;
-            if (store_dict(s, n, li, table, &nsigs, sigs, &vals, &cap, &used, kid, voff) < 0) goto done;
+            if (store_dict(s, n, li, table, &nsigs, sigs, &vals, &cap, &used, kid, voff, epoch) < 0) goto done;
             continue;
         }
         /* the carriage returns of the line (parts 1..per): where PREV ends and the last three */
@@ -615,6 +638,13 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
             desc[li] = (unsigned char)f.desc;
             rate[li] = f.rate;
             el[li] = (float)f.elapsed;
+            int32_t at = (int32_t)(ls - s);
+            tx[6 * li] = at;
+            tx[6 * li + 1] = (int32_t)ln;
+            tx[6 * li + 2] = at + (int32_t)f.el_at;
+            tx[6 * li + 3] = (int32_t)f.el_len;
+            tx[6 * li + 4] = at + (int32_t)f.rate_at;
+            tx[6 * li + 5] = (int32_t)f.rate_len;
         }
         if (!good) continue;
         const unsigned char *body = cr[3] + 1;
@@ -622,11 +652,19 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
         if (bn < 2 || body[0] != '{' || body[1] != '\'' || body[bn - 1] != '}') continue;
         ok[li] = 1;
         if (memchr(body, '"', (size_t)bn) != NULL) continue;
-        if (store_dict(body, bn, li, table, &nsigs, sigs, &vals, &cap, &used, kid, voff) < 0) goto done;
+        if (store_dict(body, bn, li, table, &nsigs, sigs, &vals, &cap, &used, kid, voff, epoch) < 0) goto done;
+    }
+    /* each line against the one before: counter lower, counter equal, epoch lower by > 0.011
+     * (what _dense_bulk and continues() test over a run) */
+    for (Py_ssize_t li = 0; li < N; li++) {
+        dec[li] = li > 0 && nn[li] < nn[li - 1];
+        same[li] = li > 0 && nn[li] == nn[li - 1];
+        back[li] = li > 0 && epoch[li] < epoch[li - 1] - 0.011;
     }
     vals_b = PyBytes_FromStringAndSize((const char *)vals, (Py_ssize_t)(used * sizeof(double)));
     if (vals_b == NULL) goto done;
-    result = Py_BuildValue("(OOOOOOOOOO)", per_b, ok_b, n_b, desc_b, rate_b, el_b, kid_b, sigs, vals_b, voff_b);
+    result = Py_BuildValue("(OOOOOOOOOOOOOOO)", per_b, ok_b, n_b, desc_b, rate_b, el_b, kid_b, sigs, vals_b, voff_b,
+                           ep_b, dec_b, same_b, back_b, tx_b);
 done:
     PyMem_Free(vals);
     PyMem_Free(table);
@@ -639,6 +677,11 @@ done:
     Py_XDECREF(kid_b);
     Py_XDECREF(voff_b);
     Py_XDECREF(per_b);
+    Py_XDECREF(ep_b);
+    Py_XDECREF(dec_b);
+    Py_XDECREF(same_b);
+    Py_XDECREF(back_b);
+    Py_XDECREF(tx_b);
     Py_XDECREF(sigs);
     Py_XDECREF(vals_b);
     return result;

@@ -496,7 +496,8 @@ class _CFrames:
     set in ``sigs`` and ``vals[voff[i]:]`` holds its values in key order. Rates and elapsed times
     come as numbers (NaN: none); the texts are read again for the last line of a bulk only."""
 
-    __slots__ = ("T", "per", "ok", "n", "desc", "rate", "elapsed", "keyid", "sigs", "vals", "voff", "batch", "code")
+    __slots__ = ("T", "per", "ok", "n", "desc", "rate", "elapsed", "keyid", "sigs", "vals", "voff", "batch", "code",
+                 "epoch", "dec", "same", "back", "tx")
 
     @classmethod
     def read(cls, batch: list[bytes], T: int) -> Optional["_CFrames"]:
@@ -505,7 +506,9 @@ class _CFrames:
             return None
         self = cls()
         self.T, self.batch = T, batch
-        pers, ok, n, desc, rate, elapsed, keyid, self.sigs, vals, voff = r
+        pers, ok, n, desc, rate, elapsed, keyid, self.sigs, vals, voff, epoch, self.dec, self.same, self.back, tx = r
+        self.epoch = np.frombuffer(epoch, dtype=np.float64)
+        self.tx = np.frombuffer(tx, dtype=np.int32).reshape(-1, 6)
         self.per = np.frombuffer(pers, dtype=np.uint8)
         self.ok = np.frombuffer(ok, dtype=np.uint8)
         self.n = np.frombuffer(n, dtype=np.int32)
@@ -536,17 +539,12 @@ class _CFrames:
             return False
         if self.c_at(a) < cur.train_n or (self.per[a] >= 4 and (a == 0 or int(self.n[a - 1]) != cur.train_n)):
             return False
-        seg = self.n[a:b]
-        return int(seg[-1]) < T and not bool((seg[1:] < seg[:-1]).any())
+        # unfinished, and no counter lower than the one before it
+        return int(self.n[b - 1]) < T and b"\x01" not in self.dec[a + 1:b]
 
     def body(self, i: int) -> bytes:
         line = self.batch[i]
         return line[line.rfind(b"\r") + 1:]
-
-    def last_frame(self, i: int) -> bytes:
-        line = self.batch[i]
-        end = line.rfind(b"\r", 0, line.rfind(b"\r"))
-        return line[line.rfind(b"\r", 0, end) + 1:end]
 
     def apply(self, rd: "_ConsoleReader", a: int, b: int, i0: int) -> None:
         """``_TqdmFrames.apply`` for lines a..b-1, whose dicts are ``i0``, ``i0 + 1``, ..."""
@@ -565,12 +563,12 @@ class _CFrames:
         cur.elapsed.frombytes(self.elapsed[a:b].tobytes())
         rd.bar_seq += (per - 2) * (b - a)
         last = b - 1
-        fb = self.last_frame(last)
-        m = _frame_re(self.T).fullmatch(fb)
-        if m is None:  # cannot be: the scanner matched the same bytes
-            raise ValueError(f"progress-bar frame read differently: {fb[:200]!r}")
-        dtext, nb, eb, rb = m.groups()
-        n, rate, el = int(nb), rb.decode(), eb.decode()
+        # the last line's frame and its texts, where the scanner found them
+        line = self.batch[last]
+        at, ln, e_at, e_len, r_at, r_len = self.tx[last].tolist()
+        fb = line[at:at + ln]
+        n, rate, el = int(ns[last]), line[r_at:r_at + r_len].decode(), line[e_at:e_at + e_len].decode()
+        dtext = " " * self.desc[last]
         ent = rd.bars[self.T]
         ent[1], ent[2], ent[3] = n, rate, el
         cur.train_n, cur.train_rate, cur.train_elapsed = n, rate, el
@@ -579,7 +577,7 @@ class _CFrames:
             d = " " * descs[-1]
             if d != rd._desc:
                 rd._desc, rd._desc_ok = d, _is_train_desc(d)
-        hit = (dtext.decode(), n, self.T, rate, el)
+        hit = (dtext, n, self.T, rate, el)
         rd._applied, rd._applied_run = hit, cur
         if len(rd._frames) > 8:
             rd._frames.clear()
@@ -868,14 +866,51 @@ class _ConsoleReader:
         for raw in lines:
             lineno += 1
             if raw[-1:] == b"}":
-                if fast(lineno, raw):
+                if fast(lineno, raw) or (skip_nested and self._nested_dict_line(lineno, raw)):
                     continue
             elif skip_nested and raw[-3:] == b"\x1b[A" and _NESTED_FRAME_RE.fullmatch(raw):
                 self._applied = None  # a frame of a nested bar (the eval loop's): _line would do no more
                 continue
+            elif skip_nested and raw[-1:] == b"]" and self._redrawn_frame(raw):
+                continue
             if raw[-1:] == b"\r":
                 raw = raw[:-1]
             line(lineno, raw)
+
+    def _nested_dict_line(self, lineno: int, raw: bytes) -> bool:
+        """A dict printed while a nested bar (the eval loop's) is drawn: tqdm's blank, then the
+        cursor-up code and the dict (``\\r<spaces>\\r\\x1b[A{'eval_loss': ...}``). Handled as
+        ``_line`` handles it, without decoding and splitting the line; False for anything else."""
+        j = raw.find(b"\r\x1b[A{'")
+        if j < 1 or raw[:1] != b"\r" or raw.count(b"\r") != 2 or not raw[1:j].isspace():
+            return False
+        body = raw[j + 4:]
+        if (len(body) > MAX_DICT_CHARS or not body.isascii() or b"\x1b" in body or b"\x00" in body
+                or (b"%" in body and b"/" in body)):  # (_line would look for a bar in it)
+            return False
+        self._applied = None
+        self._dict_bytes(body, lineno)
+        return True
+
+    def _redrawn_frame(self, raw: bytes) -> bool:
+        """A line that is only the training bar's frame the fast path applied last, drawn again
+        (tqdm redraws its bar before the evaluation loop's starts): what ``_line`` and ``_bar``
+        would do with it, which is to count it and give its counter to the dicts waiting for one."""
+        if raw[:1] != b"\r" or b"\r" in raw[1:]:
+            return False
+        h = self._frames.get(raw[1:])
+        cur = self.cur
+        if h is None or h is not self._applied or cur is not self._applied_run:
+            return False
+        self.bar_seq += 1
+        k = len(cur.kind)
+        if cur.pending_from < k:
+            after = cur.after
+            for i in range(cur.pending_from, k):
+                after[i] = h[1]
+            cur.pending_from = k
+        self._applied = None
+        return True
 
     def _tqdm_lines(self, start: int, batch: list[bytes]) -> None:
         """Lines ``start + 1``, ... that each start with a carriage return and end with a dict.
@@ -949,13 +984,14 @@ class _ConsoleReader:
         if bars:
             if not fr.continues(self, a, b):
                 return False
-            ns = fr.n[a:b]
             # the same dict again with the same counter: a duplicate, skipped line by line
-            if int(ns[0]) == cur.prev_train_n and fr.body(a) == cur.prev_body:
+            if int(fr.n[a]) == cur.prev_train_n and fr.body(a) == cur.prev_body:
                 return False
-            same = np.flatnonzero(ns[1:] == ns[:-1])
-            if len(same) and any(fr.body(a + int(k)) == fr.body(a + int(k) + 1) for k in same):
-                return False
+            k = fr.same.find(b"\x01", a + 1, b)
+            while k >= 0:  # (the counter usually moves: no duplicate)
+                if fr.body(k - 1) == fr.body(k):
+                    return False
+                k = fr.same.find(b"\x01", k + 1, b)
         else:
             batch = fr.batch
             # a dict printed again right after itself is skipped as a duplicate: not here
@@ -964,13 +1000,13 @@ class _ConsoleReader:
                 return False
         K = len(keys)
         off = int(fr.voff[a])
-        rows = fr.vals[off:off + n * K].reshape(n, K)
-        ep = rows[:, keys.index("epoch")]
-        if ep[0] < cur.last_train_epoch - 0.011 or bool((ep[1:] < ep[:-1] - 0.011).any()):
+        ep = fr.epoch[a:b]
+        if ep[0] < cur.last_train_epoch - 0.011 or b"\x01" in fr.back[a + 1:b]:
             return False  # an epoch that goes back (a new run): line by line
+        rows = fr.vals[off:off + n * K].reshape(n, K)
         i0 = len(cur.kind)
-        for k, vals in g.cols:
-            vals.frombytes(rows[:, keys.index(k)].tobytes())
+        for key, vals in g.cols:
+            vals.frombytes(rows[:, keys.index(key)].tobytes())
         g.idx.frombytes(np.arange(i0, i0 + n, dtype=np.uint32).tobytes())
         cur.kind.frombytes(bytes(n))  # _KIND_TRAIN
         cur.epoch.frombytes(ep.tobytes())

@@ -1,8 +1,10 @@
 """The package layout: one import name, every subpackage listed, wheel contents right."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import zipfile
 from pathlib import Path
@@ -63,3 +65,7 @@ def test_wheel_contains_every_module_under_one_name(tmp_path):
             rel = py.relative_to(REPO / d)
             expected = "/".join([*pkg.split("."), *rel.parts])
             assert expected in names, f"{expected} missing from the wheel"
+    # the optional C scanner (setup.py) is in the wheel wherever a compiler built it
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is not None and sys.platform.startswith("linux"):
+        assert any(n.startswith("logcheck/_speedups.") and n.endswith(".so") for n in names), names

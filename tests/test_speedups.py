@@ -45,11 +45,13 @@ def test_extension_is_built_where_there_is_a_c_compiler():
 
 def _scan(lines: list[bytes], total: int = T) -> dict[str, object]:
     r = S.scan_tqdm(lines, total)
-    per, ok, n, desc, rate, el, kid, sigs, vals, voff = r
+    per, ok, n, desc, rate, el, kid, sigs, vals, voff, epoch, dec, same, back, tx = r
     return dict(per=list(per), ok=list(ok), n=np.frombuffer(n, np.int32).tolist(), desc=list(desc),
                 rate=np.frombuffer(rate, np.float64).tolist(), el=np.frombuffer(el, np.float32).tolist(),
                 kid=np.frombuffer(kid, np.int32).tolist(), sigs=sigs, vals=np.frombuffer(vals, np.float64),
-                voff=np.frombuffer(voff, np.int64).tolist())
+                voff=np.frombuffer(voff, np.int64).tolist(), epoch=np.frombuffer(epoch, np.float64).tolist(),
+                dec=list(dec), same=list(same), back=list(back),
+                tx=np.frombuffer(tx, np.int32).reshape(-1, 6).tolist())
 
 
 def _frame(pct: bytes = b"  5%", bar: bytes = "▌    ".encode(), n: bytes = b"40", total: bytes = TB,
@@ -98,6 +100,9 @@ def test_frames_read_as_the_python_pattern_reads_them(pct, bar, n, total, el, re
         return
     assert r["n"] == [int(nb)]
     assert r["desc"] == [len(_desc)]
+    # where the frame and its elapsed and rate texts are (the bulk path reads the last line's there)
+    at, ln, e_at, e_len, r_at, r_len = r["tx"][0]
+    assert (line[at:at + ln], line[e_at:e_at + e_len], line[r_at:r_at + r_len]) == (last, eb, rb)
     want_rate = parse_hf._rate(rb.decode())
     assert _nan_eq(r["rate"][0], math.nan if want_rate is None else want_rate)
     want_el = parse_hf._seconds(eb.decode())
@@ -219,3 +224,19 @@ def test_what_the_scanner_leaves_to_python():
     r = _scan(lines)
     refused = [why for why, k in zip(cases.values(), r["kid"][1:]) if k >= 0]
     assert not refused
+
+
+@needs_c
+def test_each_line_is_compared_with_the_one_before():
+    # what _c_bulk and continues() test over a run: a counter lower or equal, an epoch lower by
+    # more than 0.011 (the rounding of a printed epoch)
+    rows = [(40, 0.50), (41, 0.51), (41, 0.51), (39, 0.52), (42, 0.50), (43, 0.4989), (44, 0.487)]
+    frames = [_frame(n=str(k).encode()) for k, _ in rows]
+    lines = [_line(b"", frames[0], b"{'loss': 1.5, 'epoch': %r}" % e) if i == 0 else
+             _line(frames[i - 1], frames[i], b"{'loss': 1.5, 'epoch': %r}" % e) for i, (_, e) in enumerate(rows)]
+    r = _scan(lines)
+    assert math.isnan(r["epoch"][0])  # line 0: its PREV is not known here, so its dict is not read
+    assert r["epoch"][1:] == [e for _, e in rows[1:]]
+    assert r["dec"] == [0, 0, 0, 1, 0, 0, 0]
+    assert r["same"] == [0, 0, 1, 0, 0, 0, 0]
+    assert r["back"] == [0, 0, 0, 0, 1, 0, 1]
