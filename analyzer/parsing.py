@@ -70,6 +70,9 @@ class Parser:
     framework: Optional[str] = None
     description: str = ""
     reads_directories: bool = False
+    #: the highest score ``sniff`` can return; below 1, detection calls ``sniff`` only when no
+    #: other parser is already more confident (a generic parser with a costly sniff says 0.35)
+    max_score: float = 1.0
 
     def sniff(self, path: Path, head: bytes) -> float:  # pragma: no cover - interface
         return 0.0

@@ -1391,6 +1391,7 @@ class KVGenericParser(_RawParser):
     name = "kv_generic"
     framework = None
     description = "generic key/value training prints (the fallback for hand-written loops)"
+    max_score = 0.35  # what sniff returns at most; its scan of the head is skipped when it cannot win
 
     def sniff(self, path: Path, head: bytes) -> float:
         if not head or not head_is_text(head):

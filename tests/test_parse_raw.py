@@ -905,3 +905,37 @@ def test_block_reader_gives_the_lines_of_iter_lines(tmp_path, monkeypatch, block
             expected.append((n, parse_raw.last_frame(text) if "\r" in text else text))
     assert seen == expected
     assert run.sources[0].lines == max(n for n, _ in iter_lines(p)) == 6
+
+
+def test_detection_asks_a_capped_parser_only_when_it_could_win(tmp_path):
+    # max_score lets detection skip a costly sniff that cannot beat a more confident parser,
+    # and gives the same winner as asking every parser in order (of equals, the first registered)
+    from logcheck import Parser
+    from logcheck.plugins.detect import logcheck_detect_format as detect
+
+    asked = []
+
+    def parser(name, score, cap=1.0):
+        class P(Parser):
+            max_score = cap
+
+            def sniff(self, path, head):
+                asked.append(name)
+                return score
+        p = P()
+        p.name = name
+        return p
+
+    f = tmp_path / "x.log"
+    f.write_text("x")
+    # a confident parser registered after the capped one: the capped one is not asked
+    assert detect(path=f, head=b"x", parsers={"generic": parser("generic", 0.35, 0.35), "hf": parser("hf", 0.95)}) == "hf"
+    assert asked == ["hf"]
+    asked.clear()
+    # nothing more confident: it is asked, and wins
+    assert detect(path=f, head=b"x", parsers={"generic": parser("generic", 0.35, 0.35), "weak": parser("weak", 0.3)}) == "generic"
+    assert asked == ["weak", "generic"]
+    asked.clear()
+    # a tie at its cap: registered first, it still wins, as in order
+    assert detect(path=f, head=b"x", parsers={"generic": parser("generic", 0.35, 0.35), "other": parser("other", 0.35)}) == "generic"
+    assert detect(path=f, head=b"x", parsers={"other": parser("other", 0.35), "generic": parser("generic", 0.35, 0.35)}) == "other"
