@@ -299,6 +299,7 @@ static int to_double(const unsigned char *s, Py_ssize_t n, double *out) {
         }
         exp10 += eneg ? -e : e;
     }
+    if (i != n) goto slow; /* not one number: strtod stops early, and it is refused */
     if (m == 0) {
         *out = neg ? -0.0 : 0.0;
         return 1;
@@ -687,14 +688,87 @@ done:
     return result;
 }
 
+
+PyDoc_STRVAR(shape_values_doc,
+"shape_values(seg, parts, nlines, int_fields) -> bytearray | None\n\n"
+"The numbers of nlines lines of one shape joined by newlines: parts are the template's texts\n"
+"around its fields (parts[0] field parts[1] ... field parts[-1], none holding a digit or a dot),\n"
+"each field a maximal run of digits and dots that float() reads (ints: no dot). float64, field\n"
+"by field (K x nlines). None when any line is not the shape exactly or a number is not plain:\n"
+"what _LineShape.values decides, and the same floats.");
+
+static PyObject *shape_values(PyObject *self, PyObject *args) {
+    Py_buffer seg;
+    PyObject *parts, *ints;
+    Py_ssize_t nlines;
+    if (!PyArg_ParseTuple(args, "y*O!nO!", &seg, &PyTuple_Type, &parts, &nlines, &PyTuple_Type, &ints)) return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t K = PyTuple_GET_SIZE(parts) - 1;
+    const unsigned char *s = (const unsigned char *)seg.buf;
+    Py_ssize_t n = seg.len, pos = 0;
+    const char *pp[MAX_KEYS + 1];
+    Py_ssize_t pl[MAX_KEYS + 1];
+    char isint[MAX_KEYS];
+    if (K < 1 || K > MAX_KEYS || nlines < 1) goto none;
+    for (Py_ssize_t j = 0; j <= K; j++) {
+        PyObject *p = PyTuple_GET_ITEM(parts, j);
+        if (!PyBytes_Check(p)) goto none;
+        pp[j] = PyBytes_AS_STRING(p);
+        pl[j] = PyBytes_GET_SIZE(p);
+    }
+    memset(isint, 0, sizeof(isint));
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(ints); j++) {
+        Py_ssize_t f = PyLong_AsSsize_t(PyTuple_GET_ITEM(ints, j));
+        if (f == -1 && PyErr_Occurred()) {
+            PyBuffer_Release(&seg);
+            return NULL;
+        }
+        if (f >= 0 && f < K) isint[f] = 1;
+    }
+    out = PyByteArray_FromStringAndSize(NULL, K * nlines * (Py_ssize_t)sizeof(double));
+    if (out == NULL) {
+        PyBuffer_Release(&seg);
+        return NULL;
+    }
+    double *v = (double *)PyByteArray_AS_STRING(out);
+    for (Py_ssize_t li = 0; li < nlines; li++) {
+        if (li > 0) {
+            if (pos >= n || s[pos] != '\n') goto none;
+            pos++;
+        }
+        for (Py_ssize_t j = 0; j <= K; j++) {
+            if (n - pos < pl[j] || memcmp(s + pos, pp[j], (size_t)pl[j]) != 0) goto none;
+            pos += pl[j];
+            if (j == K) break;
+            Py_ssize_t t0 = pos;
+            int dots = 0, digits = 0;
+            while (pos < n && (is_digit(s[pos]) || s[pos] == '.')) {
+                if (s[pos] == '.') dots++;
+                else digits++;
+                pos++;
+            }
+            if (digits == 0 || dots > 1 || (dots && isint[j])) goto none;
+            if (!to_double(s + t0, pos - t0, &v[j * nlines + li])) goto none;
+        }
+    }
+    if (pos != n) goto none;
+    PyBuffer_Release(&seg);
+    return out;
+none:
+    Py_XDECREF(out);
+    PyBuffer_Release(&seg);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"scan_tqdm", scan_tqdm, METH_VARARGS, scan_tqdm_doc},
+    {"shape_values", shape_values, METH_VARARGS, shape_values_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "logcheck._speedups",
-    "C speed-ups for the Hugging Face console parser (optional; see plugins/parse_hf.py).", -1, methods,
+    "C speed-ups of the console parsers (optional; see plugins/parse_hf.py and plugins/parse_raw.py).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }

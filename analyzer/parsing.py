@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,19 @@ class ParseContext:
     # Parsers that read a directory can hand files to other parsers through this.
     parse_file: "Optional[Callable[[Path], list[Run]]]" = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+def load_speedups() -> Any:
+    """``logcheck._speedups``, the optional C scanner of the console parsers, or None: when it was
+    not built (no C compiler at install time) or ``LOGCHECK_NO_SPEEDUPS`` asks for the pure-Python
+    paths (they give the same runs; the tests compare both)."""
+    if os.environ.get("LOGCHECK_NO_SPEEDUPS"):
+        return None
+    try:
+        from logcheck import _speedups
+    except ImportError:
+        return None
+    return _speedups
 
 
 class Parser:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import operator
-import os
 import re
 from array import array
 from itertools import repeat
@@ -44,17 +43,12 @@ from logcheck import (
 )
 from logcheck.plugins.stream_json import TrainerStateColumns, read_trainer_state
 
-try:  # the C scanner of tqdm dict lines (optional: built by setup.py when a compiler is there)
-    from logcheck import _speedups
-except ImportError:  # pragma: no cover - exercised where the extension is not built
-    _speedups = None
-if os.environ.get("LOGCHECK_NO_SPEEDUPS"):  # the pure-Python path, e.g. to rule the C scanner out
-    _speedups = None
 from logcheck.parsing import (
     MAX_DICT_CHARS,
     MAX_LINE_BYTES,
     clean,
     iter_line_blocks,
+    load_speedups,
     loads_json,
     loads_strict,
     parse_number,
@@ -62,6 +56,9 @@ from logcheck.parsing import (
     split_rank,
     strip_ansi,
 )
+
+# the C scanner of tqdm dict lines (optional: built by setup.py when a compiler is there)
+_speedups = load_speedups()
 
 # ---------------------------------------------------------------------------
 # Line patterns

@@ -34,8 +34,10 @@ from typing import Any, Optional
 import numpy as np
 
 from logcheck import Ending, ParseContext, ParseError, Parser, Run, RunBuilder, Source, StepOrigin, hookimpl
-from logcheck.parsing import (MAX_LINE_BYTES, clean, iter_line_blocks, iter_lines_of, last_frame, loads_json,
-                              parse_number, parse_pydict, split_rank)
+from logcheck.parsing import (MAX_LINE_BYTES, clean, iter_line_blocks, iter_lines_of, last_frame, load_speedups,
+                              loads_json, parse_number, parse_pydict, split_rank)
+
+_speedups = load_speedups()  # the C reading of runs of same-shape lines (optional)
 
 NAN = math.nan
 
@@ -773,8 +775,12 @@ class _LineShape:
     it is left to the per-line path.
     """
 
+    #: read by the C scanner when it is built (tests turn it off to compare)
+    use_c = True
+
     def __init__(self, fmt: bytes, int_fields: tuple = ()):
         parts = fmt.split(b"{}")
+        self.parts = tuple(parts)
         self.skeleton = b"".join(parts)
         self.k = len(parts) - 1
         self.first, self.last = parts[0], parts[-1]
@@ -790,6 +796,9 @@ class _LineShape:
     def values(self, seg: bytes, nlines: int) -> Optional[np.ndarray]:
         """``values[field]`` for ``nlines`` lines of the shape joined by ``\\n``; None when any is not plain."""
         k = self.k
+        if self.use_c and _speedups is not None:  # the same reading in C (tests/test_speedups.py)
+            got = _speedups.shape_values(seg, self.parts, nlines, self.int_fields)
+            return None if got is None else np.frombuffer(got, dtype=np.float64).reshape(k, nlines)
         tokens = seg.translate(_NUMBERS_ONLY).split()
         nt = len(tokens)
         if nt != k * nlines:

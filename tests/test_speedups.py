@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import struct
 import sys
@@ -240,3 +241,38 @@ def test_each_line_is_compared_with_the_one_before():
     assert r["dec"] == [0, 0, 0, 1, 0, 0, 0]
     assert r["same"] == [0, 0, 1, 0, 0, 0, 0]
     assert r["back"] == [0, 0, 0, 0, 1, 0, 1]
+
+
+# -- lines of one shape (nanoGPT's "iter N: loss X, time Yms, mfu Z%") --------------------------
+
+_token = st.one_of(st.text("0123456789.", max_size=30), st.sampled_from(["-100.00", "1e5", "nan", "٣", " 1"]))
+
+
+@needs_c
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.tuples(_token, _token, _token, _token), min_size=1, max_size=6),
+       edit=st.one_of(st.none(), st.tuples(st.integers(0, 10**6), st.sampled_from(["x", "\n", " ", ".", "5", ""]))))
+def test_shape_values_read_as_the_python_shape_reads_them(rows, edit):
+    from logcheck.plugins import parse_raw
+
+    shape = parse_raw._ITER_SHAPE
+    seg = "\n".join("iter %s: loss %s, time %sms, mfu %s%%" % r for r in rows).encode()
+    if edit is not None:
+        p = edit[0] % (len(seg) + 1)
+        seg = seg[:p] + edit[1].encode() + seg[p:]
+    n = seg.count(b"\n") + 1
+    shape.use_c = False
+    try:
+        want = shape.values(seg, n)
+    finally:
+        shape.use_c = True
+    got = shape.values(seg, n)
+    if want is None:
+        assert got is None
+        return
+    if got is None:
+        # refused only where float() reads a number the C path leaves to the per-line reading: 64+ chars
+        assert any(len(t) >= 64 for t in re.findall(rb"[0-9.]+", seg)), seg
+        return
+    assert got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
