@@ -509,16 +509,63 @@ PyDoc_STRVAR(scan_tqdm_doc,
 static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
     PyObject *lines;
     long long T;
-    if (!PyArg_ParseTuple(args, "O!L", &PyList_Type, &lines, &T)) return NULL;
-    Py_ssize_t N = PyList_GET_SIZE(lines);
-    if (N == 0 || T < 0 || T > MAX_COUNTER) Py_RETURN_NONE;
+    if (!PyArg_ParseTuple(args, "OL", &lines, &T)) return NULL;
+    if (T < 0 || T > MAX_COUNTER) Py_RETURN_NONE;
     char tot[32], done[48], totmark[48];
     Py_ssize_t totlen = (Py_ssize_t)snprintf(tot, sizeof(tot), "%lld", T);
     Py_ssize_t donelen = (Py_ssize_t)snprintf(done, sizeof(done), "%lld/%lld [", T, T);
     Py_ssize_t marklen = (Py_ssize_t)snprintf(totmark, sizeof(totmark), "/%lld [", T);
 
-    for (Py_ssize_t li = 0; li < N; li++)
-        if (!PyBytes_Check(PyList_GET_ITEM(lines, li))) Py_RETURN_NONE;
+    /* the lines: a list of bytes, or a block of whole lines (each ended by \n), split here */
+    Py_ssize_t N = 0;
+    const unsigned char **lp = NULL;
+    Py_ssize_t *ll = NULL;
+    PyObject *starts_b = NULL;
+    if (PyList_Check(lines)) {
+        N = PyList_GET_SIZE(lines);
+        for (Py_ssize_t li = 0; li < N; li++)
+            if (!PyBytes_Check(PyList_GET_ITEM(lines, li))) Py_RETURN_NONE;
+    } else if (PyBytes_Check(lines)) {
+        const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(lines), *e = b + PyBytes_GET_SIZE(lines);
+        if (PyBytes_GET_SIZE(lines) == 0 || e[-1] != '\n') Py_RETURN_NONE;
+        for (const unsigned char *p = b; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++) N++;
+    } else {
+        PyErr_SetString(PyExc_TypeError, "scan_tqdm: a list of bytes or a bytes block");
+        return NULL;
+    }
+    if (N == 0) Py_RETURN_NONE;
+    lp = PyMem_Malloc(sizeof(*lp) * (size_t)N);
+    ll = PyMem_Malloc(sizeof(*ll) * (size_t)N);
+    if (!lp || !ll) {
+        PyMem_Free(lp);
+        PyMem_Free(ll);
+        return PyErr_NoMemory();
+    }
+    if (PyList_Check(lines)) {
+        for (Py_ssize_t li = 0; li < N; li++) {
+            PyObject *o = PyList_GET_ITEM(lines, li);
+            lp[li] = (const unsigned char *)PyBytes_AS_STRING(o);
+            ll[li] = PyBytes_GET_SIZE(o);
+        }
+    } else {
+        starts_b = PyBytes_FromStringAndSize(NULL, (N + 1) * 8);
+        if (starts_b == NULL) {
+            PyMem_Free(lp);
+            PyMem_Free(ll);
+            return NULL;
+        }
+        int64_t *st = (int64_t *)PyBytes_AS_STRING(starts_b);
+        const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(lines), *e = b + PyBytes_GET_SIZE(lines);
+        const unsigned char *p = b;
+        for (Py_ssize_t li = 0; li < N; li++) {
+            const unsigned char *q = memchr(p, '\n', (size_t)(e - p));
+            lp[li] = p;
+            ll[li] = q - p;
+            st[li] = p - b;
+            p = q + 1;
+        }
+        st[N] = e - b;
+    }
 
     PyObject *ok_b = PyBytes_FromStringAndSize(NULL, N), *n_b = PyBytes_FromStringAndSize(NULL, N * 4),
              *desc_b = PyBytes_FromStringAndSize(NULL, N), *rate_b = PyBytes_FromStringAndSize(NULL, N * 8),
@@ -526,13 +573,14 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
              *voff_b = PyBytes_FromStringAndSize(NULL, N * 8), *per_b = PyBytes_FromStringAndSize(NULL, N),
              *ep_b = PyBytes_FromStringAndSize(NULL, N * 8), *dec_b = PyBytes_FromStringAndSize(NULL, N),
              *same_b = PyBytes_FromStringAndSize(NULL, N), *back_b = PyBytes_FromStringAndSize(NULL, N),
-             *tx_b = PyBytes_FromStringAndSize(NULL, N * 6 * 4), *sigs = PyList_New(0);
+             *tx_b = PyBytes_FromStringAndSize(NULL, N * 6 * 4), *eq_b = PyBytes_FromStringAndSize(NULL, N),
+             *sigs = PyList_New(0);
     double *vals = NULL;
     keysig_t *table = NULL;
     span_t *lasts = NULL;
     PyObject *vals_b = NULL, *result = NULL;
     if (!ok_b || !n_b || !desc_b || !rate_b || !el_b || !kid_b || !voff_b || !per_b || !ep_b || !dec_b || !same_b ||
-        !back_b || !tx_b || !sigs)
+        !back_b || !tx_b || !eq_b || !sigs)
         goto done;
     lasts = PyMem_Malloc(sizeof(span_t) * (size_t)N);
     table = PyMem_Malloc(sizeof(keysig_t) * MAX_SIGS);
@@ -553,12 +601,12 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
     unsigned char *dec = (unsigned char *)PyBytes_AS_STRING(dec_b), *same = (unsigned char *)PyBytes_AS_STRING(same_b),
                   *back = (unsigned char *)PyBytes_AS_STRING(back_b);
     int32_t *tx = (int32_t *)PyBytes_AS_STRING(tx_b);
+    unsigned char *eq = (unsigned char *)PyBytes_AS_STRING(eq_b);
     int prev_matched = 0;
 
     for (Py_ssize_t li = 0; li < N; li++) {
-        PyObject *o = PyList_GET_ITEM(lines, li);
-        const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(o);
-        Py_ssize_t n = PyBytes_GET_SIZE(o);
+        const unsigned char *s = lp[li];
+        Py_ssize_t n = ll[li];
         ok[li] = 0;
         nn[li] = 0;
         desc[li] = 0;
@@ -661,11 +709,12 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
         dec[li] = li > 0 && nn[li] < nn[li - 1];
         same[li] = li > 0 && nn[li] == nn[li - 1];
         back[li] = li > 0 && epoch[li] < epoch[li - 1] - 0.011;
+        eq[li] = li > 0 && ll[li] == ll[li - 1] && memcmp(lp[li], lp[li - 1], (size_t)ll[li]) == 0;
     }
     vals_b = PyBytes_FromStringAndSize((const char *)vals, (Py_ssize_t)(used * sizeof(double)));
     if (vals_b == NULL) goto done;
-    result = Py_BuildValue("(OOOOOOOOOOOOOOO)", per_b, ok_b, n_b, desc_b, rate_b, el_b, kid_b, sigs, vals_b, voff_b,
-                           ep_b, dec_b, same_b, back_b, tx_b);
+    result = Py_BuildValue("(OOOOOOOOOOOOOOOOO)", per_b, ok_b, n_b, desc_b, rate_b, el_b, kid_b, sigs, vals_b, voff_b,
+                           ep_b, dec_b, same_b, back_b, tx_b, eq_b, starts_b ? starts_b : Py_None);
 done:
     PyMem_Free(vals);
     PyMem_Free(table);
@@ -683,6 +732,10 @@ done:
     Py_XDECREF(same_b);
     Py_XDECREF(back_b);
     Py_XDECREF(tx_b);
+    Py_XDECREF(eq_b);
+    Py_XDECREF(starts_b);
+    PyMem_Free(lp);
+    PyMem_Free(ll);
     Py_XDECREF(sigs);
     Py_XDECREF(vals_b);
     return result;

@@ -494,16 +494,21 @@ class _CFrames:
     come as numbers (NaN: none); the texts are read again for the last line of a bulk only."""
 
     __slots__ = ("T", "per", "ok", "n", "desc", "rate", "elapsed", "keyid", "sigs", "vals", "voff", "batch", "code",
-                 "epoch", "dec", "same", "back", "tx")
+                 "epoch", "dec", "same", "back", "tx", "eq", "starts", "N")
 
     @classmethod
-    def read(cls, batch: list[bytes], T: int) -> Optional["_CFrames"]:
+    def read(cls, batch: "list[bytes] | bytes", T: int) -> Optional["_CFrames"]:
+        """The lines of ``batch``: a list, or a block of whole lines (each ended by a newline),
+        which is then split only where a line is needed (``line``, ``lines``)."""
         r = _speedups.scan_tqdm(batch, T)
         if r is None:
             return None
         self = cls()
         self.T, self.batch = T, batch
-        pers, ok, n, desc, rate, elapsed, keyid, self.sigs, vals, voff, epoch, self.dec, self.same, self.back, tx = r
+        (pers, ok, n, desc, rate, elapsed, keyid, self.sigs, vals, voff, epoch, self.dec, self.same, self.back, tx,
+         self.eq, starts) = r
+        self.N = len(pers)
+        self.starts = None if starts is None else np.frombuffer(starts, dtype=np.int64).tolist()
         self.epoch = np.frombuffer(epoch, dtype=np.float64)
         self.tx = np.frombuffer(tx, dtype=np.int32).reshape(-1, 6)
         self.per = np.frombuffer(pers, dtype=np.uint8)
@@ -539,8 +544,20 @@ class _CFrames:
         # unfinished, and no counter lower than the one before it
         return int(self.n[b - 1]) < T and b"\x01" not in self.dec[a + 1:b]
 
+    def line(self, i: int) -> bytes:
+        if self.starts is None:
+            return self.batch[i]
+        return self.batch[self.starts[i]:self.starts[i + 1] - 1]
+
+    def lines(self, i: int, j: int) -> list[bytes]:
+        """Lines i..j-1."""
+        if self.starts is None:
+            return self.batch[i:j]
+        out = self.batch[self.starts[i]:self.starts[j] - 1].split(b"\n")
+        return out
+
     def body(self, i: int) -> bytes:
-        line = self.batch[i]
+        line = self.line(i)
         return line[line.rfind(b"\r") + 1:]
 
     def apply(self, rd: "_ConsoleReader", a: int, b: int, i0: int) -> None:
@@ -561,7 +578,7 @@ class _CFrames:
         rd.bar_seq += (per - 2) * (b - a)
         last = b - 1
         # the last line's frame and its texts, where the scanner found them
-        line = self.batch[last]
+        line = self.line(last)
         at, ln, e_at, e_len, r_at, r_len = self.tx[last].tolist()
         fb = line[at:at + ln]
         n, rate, el = int(ns[last]), line[r_at:r_at + r_len].decode(), line[e_at:e_at + e_len].decode()
@@ -823,20 +840,21 @@ class _ConsoleReader:
                     lineno = first
                     self._line(lineno, data)
                     continue
-                lines = data.split(b"\n")
-                lines.pop()
-                lineno = first + len(lines)
-                pos = 0
                 T = self.cur.T
                 if self.fast and self.use_c and (
                         T is not None if b"\r{'" in data else data[:2] == b"{'" or b"\n{'" in data):
                     # tqdm dict lines (once the training bar's total is known: before, _tqdm_lines
                     # finds it) or lines that are a dict each: the C scanner reads the whole block
-                    # at once, and finds the runs of lines to store in bulk itself
-                    cfr = _CFrames.read(lines, T or 0)
+                    # at once (it splits it too), and finds the runs of lines to store in bulk itself
+                    cfr = _CFrames.read(data, T or 0)
                     if cfr is not None:
-                        self._c_piece(first, lines, cfr, 0)
+                        self._c_piece(first, cfr, 0)
+                        lineno = first + cfr.N
                         continue
+                lines = data.split(b"\n")
+                lines.pop()
+                lineno = first + len(lines)
+                pos = 0
                 if self.fast:
                     runs = _dict_runs(lines, b"\r") if b"\r" in data else []
                     if data[:2] == b"{'" or b"\n{'" in data:  # lines that are one dict each
@@ -924,7 +942,7 @@ class _ConsoleReader:
         if T is not None and len(batch) > _MIN_BULK + 1 and self.use_c:
             cfr = _CFrames.read(batch, T)  # (line 0 only for its last frame: the next one's PREV)
             if cfr is not None:
-                self._c_piece(start, batch, cfr, 1)
+                self._c_piece(start, cfr, 1)
                 return
         # the lines in pieces of one shape (as many carriage returns): tqdm skips frames at
         # times, and the first line after an evaluation has no redrawn frame
@@ -944,13 +962,13 @@ class _ConsoleReader:
                 self._tqdm_piece(start + i, batch[i:j], fr)
             i = j
 
-    def _c_piece(self, start: int, batch: list[bytes], fr: _CFrames, begin: int) -> None:
-        """Lines ``begin``... of ``batch`` (line ``start + 1`` first) with the C scanner's reading:
-        runs of lines of one shape and key set in bulk (``_c_bulk``), the rest line by line, as
-        ``_tqdm_piece`` and ``_dense_lines`` do."""
+    def _c_piece(self, start: int, fr: _CFrames, begin: int) -> None:
+        """Lines ``begin``... of what ``fr`` read (line ``start + 1`` first) with the C scanner's
+        reading: runs of lines of one shape and key set in bulk (``_c_bulk``), the rest line by
+        line, as ``_tqdm_piece`` and ``_dense_lines`` do."""
         plain = self._plain_lines
         code = fr.code
-        n = len(batch)
+        n = fr.N
         # where the key set and shape (or -1: not for the bulk path) change
         cuts = [begin, *(np.flatnonzero(code[begin + 1:] != code[begin:-1]) + begin + 1).tolist(), n]
         for i, j in zip(cuts, cuts[1:]):
@@ -959,14 +977,14 @@ class _ConsoleReader:
                 self._applied = None
                 continue
             if c < 0 or j - i <= _MIN_BULK:
-                plain(start + i, batch[i:j])
+                plain(start + i, fr.lines(i, j))
                 continue
             if self._c_bulk(start + i + 1, fr, i, j):
                 continue
             # the first dict of a key set makes its group: one line, then try the rest
-            plain(start + i, batch[i:i + 1])
+            plain(start + i, [fr.line(i)])
             if not self._c_bulk(start + i + 2, fr, i + 1, j):
-                plain(start + i + 1, batch[i + 1:j])
+                plain(start + i + 1, fr.lines(i + 1, j))
 
     def _c_bulk(self, first: int, fr: _CFrames, a: int, b: int) -> bool:
         """``_dense_bulk`` for lines a..b-1 of ``fr`` (one key set and shape, line ``first`` first):
@@ -990,10 +1008,8 @@ class _ConsoleReader:
                     return False
                 k = fr.same.find(b"\x01", k + 1, b)
         else:
-            batch = fr.batch
             # a dict printed again right after itself is skipped as a duplicate: not here
-            if (batch[a] == cur.prev_body and cur.train_n == cur.prev_train_n) or \
-                    any(map(bytes.__eq__, batch[a:b - 1], batch[a + 1:b])):
+            if (cur.train_n == cur.prev_train_n and fr.line(a) == cur.prev_body) or b"\x01" in fr.eq[a + 1:b]:
                 return False
         K = len(keys)
         off = int(fr.voff[a])
@@ -1023,7 +1039,7 @@ class _ConsoleReader:
             rate, elapsed = self._bar_reading(cur)
             cur.rate.extend(array("d", [rate]) * n)
             cur.elapsed.extend(array("f", [elapsed]) * n)
-            cur.prev_body, cur.prev_train_n = fr.batch[b - 1], tn
+            cur.prev_body, cur.prev_train_n = fr.line(b - 1), tn
         return True
 
     def _tqdm_piece(self, start: int, batch: list[bytes], fr: "_TqdmFrames") -> None:

@@ -917,9 +917,9 @@ def test_c_scanner_reads_whole_blocks_once_the_bar_total_is_known(name):
     blocks = []
     orig = parse_hf._ConsoleReader._c_piece
 
-    def spy(self, start, batch, fr, begin):
+    def spy(self, start, fr, begin):
         blocks.append(begin)
-        return orig(self, start, batch, fr, begin)
+        return orig(self, start, fr, begin)
 
     # small blocks, so that this small file has blocks after the one where the bar's total appears
     with mock.patch.object(parse_hf, "_BLOCK", 8192), mock.patch.object(parse_hf, "_MIN_BULK", 2), \

@@ -16,6 +16,7 @@ import shutil
 import struct
 import sys
 import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,21 +39,23 @@ def test_extension_is_built_where_there_is_a_c_compiler():
     if os.environ.get("LOGCHECK_NO_SPEEDUPS"):
         pytest.skip("LOGCHECK_NO_SPEEDUPS is set: the pure-Python path is asked for")
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(cc) is None or not sys.platform.startswith("linux"):
-        pytest.skip("no C compiler: the pure-Python path is used")
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if shutil.which(cc) is None or not headers.is_file() or not sys.platform.startswith("linux"):
+        pytest.skip("no C compiler or Python headers: the pure-Python path is used")
     assert S is not None, "logcheck._speedups was not built: run `pip install -e .` again"
     assert parse_hf._ConsoleReader.use_c
 
 
 def _scan(lines: list[bytes], total: int = T) -> dict[str, object]:
     r = S.scan_tqdm(lines, total)
-    per, ok, n, desc, rate, el, kid, sigs, vals, voff, epoch, dec, same, back, tx = r
+    per, ok, n, desc, rate, el, kid, sigs, vals, voff, epoch, dec, same, back, tx, eq, starts = r
     return dict(per=list(per), ok=list(ok), n=np.frombuffer(n, np.int32).tolist(), desc=list(desc),
                 rate=np.frombuffer(rate, np.float64).tolist(), el=np.frombuffer(el, np.float32).tolist(),
                 kid=np.frombuffer(kid, np.int32).tolist(), sigs=sigs, vals=np.frombuffer(vals, np.float64),
                 voff=np.frombuffer(voff, np.int64).tolist(), epoch=np.frombuffer(epoch, np.float64).tolist(),
                 dec=list(dec), same=list(same), back=list(back),
-                tx=np.frombuffer(tx, np.int32).reshape(-1, 6).tolist())
+                tx=np.frombuffer(tx, np.int32).reshape(-1, 6).tolist(), eq=list(eq),
+                starts=None if starts is None else np.frombuffer(starts, np.int64).tolist())
 
 
 def _frame(pct: bytes = b"  5%", bar: bytes = "▌    ".encode(), n: bytes = b"40", total: bytes = TB,
@@ -276,3 +279,29 @@ def test_shape_values_read_as_the_python_shape_reads_them(rows, edit):
         return
     assert got.shape == want.shape
     assert got.tobytes() == want.tobytes()
+
+
+@needs_c
+def test_a_block_of_lines_reads_as_its_list_of_lines():
+    # the parser hands the scanner a whole block (it splits it itself); the same lines as a list
+    # read the same, and the line starts let Python slice any line it needs
+    from pathlib import Path
+
+    log = Path(__file__).resolve().parent / "fixtures" / "hf_every_step" / "run.log"
+    if not log.is_file():
+        pytest.skip("fixture not generated")
+    data = log.read_bytes()
+    block = data[:data.rindex(b"\n") + 1]
+    lines = block.split(b"\n")[:-1]
+    lines.insert(40, lines[40])  # a line equal to the one before it
+    block = b"\n".join(lines) + b"\n"
+    total = int(re.search(rb"\| \d+/(\d+) \[", block).group(1))
+    as_list, as_block = _scan(lines, total), _scan(block, total)
+    assert as_list.pop("starts") is None
+    starts = as_block.pop("starts")
+    assert [block[a:b - 1] for a, b in zip(starts, starts[1:])] == lines
+    # (repr: NaN equals NaN there)
+    assert repr({k: v for k, v in as_list.items() if k != "vals"}) == repr({k: v for k, v in as_block.items()
+                                                                              if k != "vals"})
+    assert as_list["vals"].tobytes() == as_block["vals"].tobytes()
+    assert sum(as_block["ok"]) >= 40 and as_block["eq"][41] == 1 and sum(as_block["eq"]) == 1
