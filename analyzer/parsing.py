@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Optional
 
 try:  # orjson is a core dependency; json keeps the parser working without it
     import orjson as _orjson
@@ -147,9 +147,14 @@ def iter_lines_of(f: Any, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int,
             yield n, chunk
 
 
-def iter_line_blocks(f: Any, size: int = 1 << 20, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes, bool]]:
+def iter_line_blocks(f: Any, size: int = 1 << 20,
+                     max_line: int = MAX_LINE_BYTES) -> Generator[tuple[int, bytes, bool], Optional[int], None]:
     """A binary file in blocks of whole lines: the lines and numbers of :func:`iter_lines_of`, with a
     Python step per block instead of per line (what a parser's hot loop needs).
+
+    A consumer that has counted the lines of a whole block (it split them) may send the count back
+    (``blocks.send(k)`` instead of ``next``): the block is then not scanned again for newlines
+    (~0.8 ms a MiB). Anything sent after a piece is ignored.
 
     Yields ``(n, data, whole)``. ``whole``: ``data`` is complete ``\\n``-terminated lines, the first of
     them line ``n + 1`` (split it on ``\\n`` and drop the empty last item). Otherwise ``data`` is one
@@ -180,8 +185,8 @@ def iter_line_blocks(f: Any, size: int = 1 << 20, max_line: int = MAX_LINE_BYTES
         if cut + 1 < len(buf):
             f.seek(cut + 1 - len(buf), 1)
             buf = buf[: cut + 1]
-        yield n, buf, True
-        n += buf.count(b"\n")
+        k = yield n, buf, True
+        n += buf.count(b"\n") if k is None else k
 
 
 class _OneLine:

@@ -835,7 +835,14 @@ class _ConsoleReader:
         """
         lineno = 0
         with open(self.path, "rb") as f:
-            for first, data, whole in iter_line_blocks(f, _BLOCK, MAX_LINE_BYTES):
+            blocks = iter_line_blocks(f, _BLOCK, MAX_LINE_BYTES)
+            counted: Optional[int] = None  # the lines of the last whole block (saves counting them again)
+            while True:
+                try:
+                    first, data, whole = blocks.send(counted)
+                except StopIteration:
+                    break
+                counted = None
                 if not whole:  # a piece of a line longer than a block, or the last line without a newline
                     lineno = first
                     self._line(lineno, data)
@@ -849,11 +856,13 @@ class _ConsoleReader:
                     cfr = _CFrames.read(data, T or 0)
                     if cfr is not None:
                         self._c_piece(first, cfr, 0)
-                        lineno = first + cfr.N
+                        counted = cfr.N
+                        lineno = first + counted
                         continue
                 lines = data.split(b"\n")
                 lines.pop()
-                lineno = first + len(lines)
+                counted = len(lines)
+                lineno = first + counted
                 pos = 0
                 if self.fast:
                     runs = _dict_runs(lines, b"\r") if b"\r" in data else []

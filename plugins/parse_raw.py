@@ -647,10 +647,18 @@ class _RawParser(Parser):
         n = 0
         block = self.fast_block or self._block
         with open(path, "rb") as f:
-            for first, data, whole in iter_line_blocks(f, _BLOCK, MAX_LINE_BYTES):
+            blocks = iter_line_blocks(f, _BLOCK, MAX_LINE_BYTES)
+            counted: Optional[int] = None  # the lines of the last whole block (saves counting them again)
+            while True:
+                try:
+                    first, data, whole = blocks.send(counted)
+                except StopIteration:
+                    break
                 if whole:
                     n = block(st, first, data)
+                    counted = n - first
                 else:  # a piece of a line longer than a block, or the last line without a newline
+                    counted = None
                     n = first
                     self._one(st, n, data, False)
         return n

@@ -205,8 +205,9 @@ def test_set_columns_shares_one_step_epoch_line_column_between_series():
         b.set_columns("train", "bad", step, array("d", [1.0]), epoch, line)
 
 
+@pytest.mark.parametrize("send", [False, True])
 @pytest.mark.parametrize("size", [3, 7, 64, 1 << 20])
-def test_iter_line_blocks_gives_the_lines_and_numbers_of_iter_lines(tmp_path, size):
+def test_iter_line_blocks_gives_the_lines_and_numbers_of_iter_lines(tmp_path, size, send):
     import io
 
     from logcheck.parsing import iter_line_blocks, iter_lines_of
@@ -216,12 +217,20 @@ def test_iter_line_blocks_gives_the_lines_and_numbers_of_iter_lines(tmp_path, si
             + b"w" * 37)  # CRLF, empty lines, lines longer than max_line, no final newline
     expected = [(n, raw) for n, raw in iter_lines_of(io.BytesIO(data), max_line) if raw]
     got = []
-    for n, chunk, whole in iter_line_blocks(io.BytesIO(data), size, max_line):
+    blocks = iter_line_blocks(io.BytesIO(data), size, max_line)
+    counted = None  # with send: the consumer tells the generator how many lines each block held
+    while True:
+        try:
+            n, chunk, whole = blocks.send(counted) if send else next(blocks)
+        except StopIteration:
+            break
+        counted = None
         if not whole:
             got.append((n, chunk))
             continue
         lines = chunk.split(b"\n")
         assert lines.pop() == b""  # whole lines only: a block never splits one
+        counted = len(lines)
         for k, raw in enumerate(lines, n + 1):
             raw = raw[:-1] if raw[-1:] == b"\r" else raw
             if raw:
