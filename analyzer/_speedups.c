@@ -292,7 +292,7 @@ static int to_double(const unsigned char *s, Py_ssize_t n, double *out) {
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         int eneg = 0, e = 0;
         i++;
-        if (s[i] == '+' || s[i] == '-') eneg = s[i++] == '-';
+        if (i < n && (s[i] == '+' || s[i] == '-')) eneg = s[i++] == '-';
         for (; i < n && is_digit(s[i]); i++) {
             if (e > 10000) goto slow;
             e = e * 10 + (s[i] - '0');
