@@ -1,28 +1,36 @@
-/* logcheck._speedups: the hot loop of the Hugging Face console parser, in C.
+/* logcheck._speedups: the hot loops of the console parsers, in C.
  *
- * Optional: setup.py builds it when a C compiler is there, and plugins/parse_hf.py falls back to
- * its pure-Python bulk path (the same run, tested both ways) when it is not. It only reads: it
- * says which lines have the Trainer's usual tqdm shape and what their numbers are; every decision
- * about the run (is this the training bar, does the counter go back, a new run, a duplicate)
- * stays in Python.
+ * Optional: setup.py builds it when a C compiler is there; without it (or with
+ * LOGCHECK_NO_SPEEDUPS=1) plugins/parse_hf.py and plugins/parse_raw.py use their pure-Python paths,
+ * which give the same runs (the tests compare both). It only reads: it says which lines have a
+ * known shape and what their numbers are; every decision about the run (is this the training bar,
+ * does the counter go back, a new run, a duplicate) stays in Python.
  *
- * scan_tqdm(lines, T) reads lines that each start with a carriage return and have as many of them
- * as the first line:
+ * scan_tqdm(lines, T) reads a list of lines, or a block of whole lines (which it splits). The
+ * Hugging Face Trainer's tqdm dict line is
  *
- *     \r PREV [\r FRAME ...] \r LAST \r BLANK \r {'key': value, ...}      (PREV: 4+ carriage returns)
- *     \r LAST \r BLANK \r {'key': value, ...}                              (3 carriage returns)
+ *     \r PREV [\r FRAME ...] \r LAST \r BLANK \r {'key': value, ...}     (4+ carriage returns)
+ *     \r LAST \r BLANK \r {'key': value, ...}                             (3 carriage returns)
  *
- * A line is "ok" when LAST is a frame of the training bar of total T, exactly as _frame_re(T)
- * matches it:
+ * and such a line is "ok" when LAST is a frame of the training bar of total T, exactly as
+ * _frame_re(T) matches it:
  *     ( {0,3})\d{1,3}%\|[^|\n\x1b\x00]{0,1000}\| (\d{1,10})/T \[([0-9:]{1,20})<[0-9:?]{1,20}, +
  *     ([0-9.]{1,20}(?:it/s|s/it)|\?it/s)\]
- * BLANK is whitespace, PREV is byte for byte the previous line's LAST (which was ok), the frames
+ * BLANK is whitespace, PREV is byte for byte the previous line's LAST (which matched), the frames
  * between are training-bar frames by the byte counts _middle_frames_ok uses, and the line has no
- * ESC or NUL. For an ok line the dict is read when it is the plain str(dict) shape: ASCII keys,
- * each value a float literal (digits with a fraction or an exponent, as repr() writes a finite
- * float) or a quoted number (transformers 5), separated by ", " and ": ". Anything else (ints,
- * nan, inf, other strings, nesting, a duplicate key) gets key set -1 and is left to Python.
- * Numbers are converted by PyOS_string_to_double, which is what float() does.
+ * ESC or NUL. A line that is a dict and nothing else (a log without bars) is shape 0. The dict is
+ * read when it is the plain str(dict) shape: ASCII keys, each value a float literal (digits with a
+ * fraction or an exponent, as repr() writes a finite float) or a quoted number (transformers 5),
+ * separated by ", " and ": ". Anything else (ints, nan, inf, other strings, nesting, a duplicate
+ * key) is left to Python. A line that is one frame of a nested bar (_NESTED_FRAME_RE) is marked so
+ * that Python skips it as its own fast path does.
+ *
+ * shape_values(seg, parts, nlines, int_fields) reads a run of lines of one template with plain
+ * numbers (nanoGPT's "iter N: loss X, time Yms, mfu Z%"), as _LineShape.values does.
+ *
+ * Numbers are what float() gives for the same text: Clinger's exact fast path, an x87
+ * extended-precision path that refuses a possible double rounding, else strtod (correctly rounded
+ * in glibc, musl and macOS; a locale whose decimal point is not "." makes it refuse the number).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -498,13 +506,18 @@ static int store_dict(const unsigned char *s, Py_ssize_t n, Py_ssize_t li, keysi
 }
 
 PyDoc_STRVAR(scan_tqdm_doc,
-"scan_tqdm(lines, T) -> None | (per, ok, n, desc, rate, elapsed, keyid, sigs, vals, voff)\n\n"
-"Reads tqdm dict lines of one shape (see the module's source). None when a line does not start\n"
-"with a carriage return or has not as many as the first (at least 3). Per line: ok (uint8),\n"
-"n (int32 counter of LAST), desc (uint8, leading spaces of LAST), rate (float64, NaN: none),\n"
-"elapsed (float32, NaN: none), keyid (int32 into sigs; -1: not read; -2: the line is one frame\n"
-"of a nested bar, as _NESTED_FRAME_RE matches), voff (int64 offset of\n"
-"the line's values in vals, float64). sigs: (keys, kinds) per key set, kinds 'f' float / 's' str.");
+"scan_tqdm(lines, T) -> None | (per, ok, n, desc, rate, elapsed, keyid, sigs, vals, voff, epoch,\n"
+"                               dec, same, back, tx, eq, starts)\n\n"
+"Reads tqdm dict lines (see the module's source): lines is a list of bytes, or a bytes block of\n"
+"whole lines each ended by a newline (then starts holds the N + 1 line offsets, else None). None\n"
+"when T is out of range or there is no line. Per line: per (uint8: its carriage returns, 0 for a\n"
+"line that is a dict), ok (uint8), n (int32 counter of LAST), desc (uint8, leading spaces of\n"
+"LAST), rate (float64, NaN: none), elapsed (float32, NaN: none), keyid (int32 into sigs; -1: not\n"
+"read; -2: one frame of a nested bar), voff (int64 offset of its values in vals, float64),\n"
+"epoch (float64, its 'epoch' value), dec / same / back (uint8: counter lower than, equal to the\n"
+"line before; epoch lower by more than 0.011), tx (int32 x 6: offsets and lengths of LAST, its\n"
+"elapsed and rate texts), eq (uint8: the same bytes as the line before). sigs: (keys, kinds) per\n"
+"key set, kinds 'f' float / 's' quoted number.");
 
 static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
     PyObject *lines;

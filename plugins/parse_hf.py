@@ -488,10 +488,12 @@ class _TqdmFrames:
 
 class _CFrames:
     """What ``_TqdmFrames`` reads, read by the C scanner (``logcheck._speedups.scan_tqdm``), with
-    each line's dict too: ``ok`` lines are the same shape, checked the same way line by line, and
-    for those whose dict is plain (floats or quoted numbers, ASCII keys) ``keyid`` names its key
-    set in ``sigs`` and ``vals[voff[i]:]`` holds its values in key order. Rates and elapsed times
-    come as numbers (NaN: none); the texts are read again for the last line of a bulk only."""
+    each line's dict too: ``ok`` lines are the same shape, checked the same way line by line (or,
+    shape 0, a line that is a dict), and for those whose dict is plain (floats or quoted numbers,
+    ASCII keys) ``keyid`` names its key set in ``sigs`` and ``vals[voff[i]:]`` holds its values in
+    key order. Rates and elapsed times come as numbers (NaN: none); the texts are sliced out of the
+    last line of a bulk only (``tx``). ``dec``/``same``/``back``/``eq`` compare each line with the
+    one before, for the checks ``_c_bulk`` makes over a run."""
 
     __slots__ = ("T", "per", "ok", "n", "desc", "rate", "elapsed", "keyid", "sigs", "vals", "voff", "batch", "code",
                  "epoch", "dec", "same", "back", "tx", "eq", "starts", "N")
@@ -830,8 +832,10 @@ class _ConsoleReader:
         """Every line through ``_line``, or through one of the fast paths when it can take it.
 
         Lines are split on ``\\n`` only, in blocks of 1 MiB (the same lines and numbers as
-        ``iter_lines``, without a generator step per line). Runs of tqdm dict lines (frames,
-        then the dict) go to ``_tqdm_lines``, the rest to ``_plain_lines``.
+        ``iter_lines``, without a generator step per line). With the C scanner, a block of tqdm dict
+        lines (once the training bar's total is known) or of dict lines goes to ``_c_piece`` whole;
+        otherwise runs of tqdm dict lines (frames, then the dict) go to ``_tqdm_lines``, runs of
+        dict lines to ``_dense_lines`` and the rest to ``_plain_lines``.
         """
         lineno = 0
         with open(self.path, "rb") as f:
