@@ -16,7 +16,8 @@
  * _frame_re(T) matches it:
  *     ( {0,3})\d{1,3}%\|[^|\n\x1b\x00]{0,1000}\| (\d{1,10})/T \[([0-9:]{1,20})<[0-9:?]{1,20}, +
  *     ([0-9.]{1,20}(?:it/s|s/it)|\?it/s)\]
- * BLANK is whitespace, PREV is byte for byte the previous line's LAST (which matched), the frames
+ * BLANK is whitespace, PREV is byte for byte the training-bar frame drawn last (the previous
+ * line's LAST, or a line that is that frame alone, as tqdm redraws it before the eval bar), the frames
  * between are training-bar frames by the byte counts _middle_frames_ok uses, and the line has no
  * ESC or NUL. A line that is a dict and nothing else (a log without bars) is shape 0. The dict is
  * read when it is the plain str(dict) shape: ASCII keys, each value a float literal (digits with a
@@ -414,10 +415,6 @@ static int read_dict(const unsigned char *s, Py_ssize_t n, double *vals, unsigne
     return K;
 }
 
-typedef struct {
-    const unsigned char *p;
-    Py_ssize_t n;
-} span_t;
 
 static PyObject *sig_to_tuple(const keysig_t *sg) {
     PyObject *keys = PyTuple_New(sg->nkeys), *kinds = PyBytes_FromStringAndSize(NULL, sg->nkeys);
@@ -507,7 +504,7 @@ static int store_dict(const unsigned char *s, Py_ssize_t n, Py_ssize_t li, keysi
 
 PyDoc_STRVAR(scan_tqdm_doc,
 "scan_tqdm(lines, T) -> None | (per, ok, n, desc, rate, elapsed, keyid, sigs, vals, voff, epoch,\n"
-"                               dec, same, back, tx, eq, starts)\n\n"
+"                               dec, same, back, tx, eq, starts, pc)\n\n"
 "Reads tqdm dict lines (see the module's source): lines is a list of bytes, or a bytes block of\n"
 "whole lines each ended by a newline (then starts holds the N + 1 line offsets, else None). None\n"
 "when T is out of range or there is no line. Per line: per (uint8: its carriage returns, 0 for a\n"
@@ -516,7 +513,8 @@ PyDoc_STRVAR(scan_tqdm_doc,
 "read; -2: one frame of a nested bar), voff (int64 offset of its values in vals, float64),\n"
 "epoch (float64, its 'epoch' value), dec / same / back (uint8: counter lower than, equal to the\n"
 "line before; epoch lower by more than 0.011), tx (int32 x 6: offsets and lengths of LAST, its\n"
-"elapsed and rate texts), eq (uint8: the same bytes as the line before). sigs: (keys, kinds) per\n"
+"elapsed and rate texts), eq (uint8: the same bytes as the line before), pc (int32: the counter\n"
+"of an ok line's first frame, its PREV's or else LAST's; -1: none). sigs: (keys, kinds) per\n"
 "key set, kinds 'f' float / 's' quoted number.");
 
 static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
@@ -587,19 +585,17 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
              *ep_b = PyBytes_FromStringAndSize(NULL, N * 8), *dec_b = PyBytes_FromStringAndSize(NULL, N),
              *same_b = PyBytes_FromStringAndSize(NULL, N), *back_b = PyBytes_FromStringAndSize(NULL, N),
              *tx_b = PyBytes_FromStringAndSize(NULL, N * 6 * 4), *eq_b = PyBytes_FromStringAndSize(NULL, N),
-             *sigs = PyList_New(0);
+             *pc_b = PyBytes_FromStringAndSize(NULL, N * 4), *sigs = PyList_New(0);
     double *vals = NULL;
     keysig_t *table = NULL;
-    span_t *lasts = NULL;
     PyObject *vals_b = NULL, *result = NULL;
     if (!ok_b || !n_b || !desc_b || !rate_b || !el_b || !kid_b || !voff_b || !per_b || !ep_b || !dec_b || !same_b ||
-        !back_b || !tx_b || !eq_b || !sigs)
+        !back_b || !tx_b || !eq_b || !pc_b || !sigs)
         goto done;
-    lasts = PyMem_Malloc(sizeof(span_t) * (size_t)N);
     table = PyMem_Malloc(sizeof(keysig_t) * MAX_SIGS);
     Py_ssize_t cap = 1024, used = 0;
     vals = PyMem_Malloc(sizeof(double) * (size_t)cap);
-    if (!lasts || !table || !vals) {
+    if (!table || !vals) {
         PyErr_NoMemory();
         goto done;
     }
@@ -615,7 +611,12 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
                   *back = (unsigned char *)PyBytes_AS_STRING(back_b);
     int32_t *tx = (int32_t *)PyBytes_AS_STRING(tx_b);
     unsigned char *eq = (unsigned char *)PyBytes_AS_STRING(eq_b);
-    int prev_matched = 0;
+    int32_t *pc = (int32_t *)PyBytes_AS_STRING(pc_b);
+    /* the training-bar frame drawn last (a line's LAST, or a line that is that frame alone): what a
+     * PREV must be, and its counter */
+    const unsigned char *last_p = NULL;
+    Py_ssize_t last_n = 0;
+    int32_t last_cnt = -1;
 
     for (Py_ssize_t li = 0; li < N; li++) {
         const unsigned char *s = lp[li];
@@ -627,14 +628,12 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
         el[li] = NAN;
         kid[li] = -1;
         voff[li] = -1;
-        lasts[li].p = NULL;
-        lasts[li].n = 0;
         pers[li] = 0;
+        pc[li] = -1;
         epoch[li] = NAN;
         memset(tx + 6 * li, 0, 6 * sizeof(int32_t));
         if (n >= 2 && s[0] == '{' && s[1] == '\'') {
             /* a line that is a dict and nothing else (a log without progress bars): shape 0 */
-            prev_matched = 0;
             if (memchr(s, '"', (size_t)n) != NULL || memchr(s, 0x1b, (size_t)n) != NULL ||
                 memchr(s, 0, (size_t)n) != NULL)
                 continue;
@@ -657,8 +656,16 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
             }
         }
         if (per < 3 || per > 255) {
-            prev_matched = 0;
-            if (per == 1 && match_nested(s, n)) kid[li] = -2; /* a frame of the eval bar: skipped */
+            if (per == 1 && match_nested(s, n)) {
+                kid[li] = -2; /* a frame of the eval bar: skipped */
+            } else if (per == 1 && T > 0 && memchr(s, 0x1b, (size_t)n) == NULL && memchr(s, 0, (size_t)n) == NULL) {
+                frame_t f1; /* the training bar's frame alone (redrawn before the eval bar starts) */
+                if (match_frame(s + 1, n - 1, tot, totlen, &f1)) {
+                    last_p = s + 1;
+                    last_n = n - 1;
+                    last_cnt = (int32_t)f1.counter;
+                }
+            }
             continue;
         }
         pers[li] = (unsigned char)per;
@@ -667,19 +674,22 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
         /* LAST: between cr[1] and cr[2]; BLANK: cr[2]..cr[3]; DICT: cr[3]+1..end */
         const unsigned char *ls = cr[1] + 1;
         Py_ssize_t ln = cr[2] - ls;
-        lasts[li].p = ls;
-        lasts[li].n = ln;
         frame_t f;
         int matched = T > 0 && match_frame(ls, ln, tot, totlen, &f);
         int good = matched;
         if (good && (cr[3] == cr[2] + 1 || !all_space(cr[2] + 1, cr[3] - cr[2] - 1))) good = 0;
         if (good && (memchr(s, 0x1b, (size_t)n) != NULL || memchr(s, 0, (size_t)n) != NULL)) good = 0;
         if (good && per >= 4) {
-            /* PREV (cr[0]+1 .. the next \r) is the previous line's LAST, which matched */
+            /* PREV (cr[0]+1 .. the next \r) is the training-bar frame drawn last, byte for byte: the
+             * previous line's LAST, or (after an evaluation) the frame redrawn alone before it */
             const unsigned char *ps = cr[0] + 1;
             Py_ssize_t pn = first_after - ps;
-            if (li == 0 || !prev_matched || pn != lasts[li - 1].n || memcmp(ps, lasts[li - 1].p, (size_t)pn) != 0)
+            if (last_p == NULL || pn != last_n || memcmp(ps, last_p, (size_t)pn) != 0)
                 good = 0;
+            else
+                pc[li] = last_cnt;
+        } else if (good) {
+            pc[li] = (int32_t)f.counter;
         }
         if (good && per > 4) {
             /* the frames between PREV and LAST: training-bar frames, by byte counts */
@@ -694,8 +704,10 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
                 if (odd != 1) good = 0;
             }
         }
-        prev_matched = matched;
         if (matched) { /* LAST's counter whether or not the line is ok: the next line's PREV */
+            last_p = ls;
+            last_n = ln;
+            last_cnt = (int32_t)f.counter;
             nn[li] = (int32_t)f.counter;
             desc[li] = (unsigned char)f.desc;
             rate[li] = f.rate;
@@ -726,12 +738,11 @@ static PyObject *scan_tqdm(PyObject *self, PyObject *args) {
     }
     vals_b = PyBytes_FromStringAndSize((const char *)vals, (Py_ssize_t)(used * sizeof(double)));
     if (vals_b == NULL) goto done;
-    result = Py_BuildValue("(OOOOOOOOOOOOOOOOO)", per_b, ok_b, n_b, desc_b, rate_b, el_b, kid_b, sigs, vals_b, voff_b,
-                           ep_b, dec_b, same_b, back_b, tx_b, eq_b, starts_b ? starts_b : Py_None);
+    result = Py_BuildValue("(OOOOOOOOOOOOOOOOOO)", per_b, ok_b, n_b, desc_b, rate_b, el_b, kid_b, sigs, vals_b, voff_b,
+                           ep_b, dec_b, same_b, back_b, tx_b, eq_b, starts_b ? starts_b : Py_None, pc_b);
 done:
     PyMem_Free(vals);
     PyMem_Free(table);
-    PyMem_Free(lasts);
     Py_XDECREF(ok_b);
     Py_XDECREF(n_b);
     Py_XDECREF(desc_b);
@@ -746,6 +757,7 @@ done:
     Py_XDECREF(back_b);
     Py_XDECREF(tx_b);
     Py_XDECREF(eq_b);
+    Py_XDECREF(pc_b);
     Py_XDECREF(starts_b);
     PyMem_Free(lp);
     PyMem_Free(ll);
@@ -835,6 +847,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "logcheck._speedups",
     "C speed-ups of the console parsers (optional; see plugins/parse_hf.py and plugins/parse_raw.py).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }

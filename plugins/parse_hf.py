@@ -496,7 +496,7 @@ class _CFrames:
     one before, for the checks ``_c_bulk`` makes over a run."""
 
     __slots__ = ("T", "per", "ok", "n", "desc", "rate", "elapsed", "keyid", "sigs", "vals", "voff", "batch", "code",
-                 "epoch", "dec", "same", "back", "tx", "eq", "starts", "N")
+                 "epoch", "dec", "same", "back", "tx", "eq", "starts", "N", "pc")
 
     @classmethod
     def read(cls, batch: "list[bytes] | bytes", T: int) -> Optional["_CFrames"]:
@@ -508,7 +508,8 @@ class _CFrames:
         self = cls()
         self.T, self.batch = T, batch
         (pers, ok, n, desc, rate, elapsed, keyid, self.sigs, vals, voff, epoch, self.dec, self.same, self.back, tx,
-         self.eq, starts) = r
+         self.eq, starts, pc) = r
+        self.pc = np.frombuffer(pc, dtype=np.int32)
         self.N = len(pers)
         self.starts = None if starts is None else np.frombuffer(starts, dtype=np.int64).tolist()
         self.epoch = np.frombuffer(epoch, dtype=np.float64)
@@ -529,10 +530,9 @@ class _CFrames:
         return self
 
     def c_at(self, a: int) -> int:
-        """The counter of line a's first frame (PREV, the previous line's LAST, when it has one)."""
-        if self.per[a] >= 4:
-            return int(self.n[a - 1]) if a > 0 else -1
-        return int(self.n[a])
+        """The counter of ok line a's first frame: PREV (the training-bar frame drawn last: the
+        previous line's LAST, or the frame redrawn alone before an evaluation) when it has one."""
+        return int(self.pc[a])
 
     def continues(self, rd: "_ConsoleReader", a: int, b: int) -> bool:
         """``_TqdmFrames.continues`` for lines a..b-1."""
@@ -541,7 +541,9 @@ class _CFrames:
         ent = rd.bars.get(T)
         if cur.T != T or ent is None or ent[1] != cur.train_n or cur.train_n is None:
             return False
-        if self.c_at(a) < cur.train_n or (self.per[a] >= 4 and (a == 0 or int(self.n[a - 1]) != cur.train_n)):
+        c = self.c_at(a)
+        # a PREV redraws the bar as the reader left it (its counter is the current one)
+        if c < cur.train_n or (self.per[a] >= 4 and c != cur.train_n):
             return False
         # unfinished, and no counter lower than the one before it
         return int(self.n[b - 1]) < T and b"\x01" not in self.dec[a + 1:b]

@@ -48,14 +48,15 @@ def test_extension_is_built_where_there_is_a_c_compiler():
 
 def _scan(lines: list[bytes], total: int = T) -> dict[str, object]:
     r = S.scan_tqdm(lines, total)
-    per, ok, n, desc, rate, el, kid, sigs, vals, voff, epoch, dec, same, back, tx, eq, starts = r
+    per, ok, n, desc, rate, el, kid, sigs, vals, voff, epoch, dec, same, back, tx, eq, starts, pc = r
     return dict(per=list(per), ok=list(ok), n=np.frombuffer(n, np.int32).tolist(), desc=list(desc),
                 rate=np.frombuffer(rate, np.float64).tolist(), el=np.frombuffer(el, np.float32).tolist(),
                 kid=np.frombuffer(kid, np.int32).tolist(), sigs=sigs, vals=np.frombuffer(vals, np.float64),
                 voff=np.frombuffer(voff, np.int64).tolist(), epoch=np.frombuffer(epoch, np.float64).tolist(),
                 dec=list(dec), same=list(same), back=list(back),
                 tx=np.frombuffer(tx, np.int32).reshape(-1, 6).tolist(), eq=list(eq),
-                starts=None if starts is None else np.frombuffer(starts, np.int64).tolist())
+                starts=None if starts is None else np.frombuffer(starts, np.int64).tolist(),
+                pc=np.frombuffer(pc, np.int32).tolist())
 
 
 def _frame(pct: bytes = b"  5%", bar: bytes = "▌    ".encode(), n: bytes = b"40", total: bytes = TB,
@@ -305,3 +306,18 @@ def test_a_block_of_lines_reads_as_its_list_of_lines():
                                                                               if k != "vals"})
     assert as_list["vals"].tobytes() == as_block["vals"].tobytes()
     assert sum(as_block["ok"]) >= 40 and as_block["eq"][41] == 1 and sum(as_block["eq"]) == 1
+
+
+@needs_c
+def test_after_an_evaluation_prev_is_the_frame_redrawn_before_it():
+    # tqdm redraws the training bar alone before the eval bar starts; the first dict line after the
+    # evaluation starts with that frame (PREV): it is ok, and its first counter is that frame's
+    a, b, c = _frame(n=b"40"), _frame(n=b"41"), _frame(n=b"42")
+    nested = "\r 50%|█████     | 10/20 [00:00<00:00, 40.00it/s]\x1b[A".encode()
+    eval_dict = b"\r   \r\x1b[A{'eval_loss': 2.5, 'epoch': 0.5}"
+    lines = [_line(_frame(n=b"39"), a), b"\r" + a, nested, eval_dict, _line(a, b), _line(b, c),
+             b"\r" + b, eval_dict, _line(a, c)]  # the last PREV is not the frame drawn last
+    r = _scan(lines)
+    assert r["kid"][2] == -2  # the nested frame: skipped by Python
+    assert r["ok"] == [0, 0, 0, 0, 1, 1, 0, 0, 0]
+    assert r["pc"][4:6] == [40, 41]
