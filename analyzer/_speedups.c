@@ -109,24 +109,30 @@ typedef struct {
     Py_ssize_t el_at, el_len, rate_at, rate_len; /* the texts, from the frame's start */
 } frame_t;
 
-/* 1 when s[0:n] is a frame of the training bar of total T (tot: its digits), else 0. */
-static int match_frame(const unsigned char *s, Py_ssize_t n, const char *tot, Py_ssize_t totlen, frame_t *f) {
-    Py_ssize_t i = 0, k;
-    while (i < n && i < 3 && s[i] == ' ') i++;
-    f->desc = (int)i;
+/* The head of a tqdm frame from s[i]: " {0,3}\d{1,3}%\|[^|\r\n\x1b\x00]{0,1000}\| " (the leading
+ * spaces, the percentage, the bar). Returns the index after it, or -1; *spaces: the leading spaces. */
+static Py_ssize_t bar_head(const unsigned char *s, Py_ssize_t n, Py_ssize_t i, int *spaces) {
+    Py_ssize_t k = i;
+    while (i < n && i - k < 3 && s[i] == ' ') i++;
+    *spaces = (int)(i - k);
     k = i;
     while (i < n && is_digit(s[i]) && i - k < 4) i++;
-    if (i == k || i - k > 3 || i + 2 > n || s[i] != '%' || s[i + 1] != '|') return 0;
+    if (i == k || i - k > 3 || i + 2 > n || s[i] != '%' || s[i + 1] != '|') return -1;
     i += 2;
     k = i;
     while (i < n && s[i] != '|') {
         unsigned char c = s[i];
-        if (c == '\n' || c == 0x1b || c == 0) return 0;
-        if (i - k >= 1000) return 0;
+        if (c == '\r' || c == '\n' || c == 0x1b || c == 0 || i - k >= 1000) return -1;
         i++;
     }
-    if (i + 1 >= n || s[i + 1] != ' ') return 0;
-    i += 2;
+    if (i + 1 >= n || s[i + 1] != ' ') return -1;
+    return i + 2;
+}
+
+/* 1 when s[0:n] is a frame of the training bar of total T (tot: its digits), else 0. */
+static int match_frame(const unsigned char *s, Py_ssize_t n, const char *tot, Py_ssize_t totlen, frame_t *f) {
+    Py_ssize_t i = bar_head(s, n, 0, &f->desc), k;
+    if (i < 0) return 0;
     k = i;
     long long cnt = 0;
     while (i < n && is_digit(s[i])) {
@@ -173,22 +179,11 @@ static int match_frame(const unsigned char *s, Py_ssize_t n, const char *tot, Py
 /* 1 when the line s[0:n] is one frame of a nested bar and nothing else, as _NESTED_FRAME_RE
  * matches it: \r {0,3}\d{1,3}%\|[^|\r\n\x1b\x00]{0,1000}\| \d{1,18}/\d{1,18} \[[^\]\r\n\x1b\x00]{0,200}\]\x1b\[A */
 static int match_nested(const unsigned char *s, Py_ssize_t n) {
-    Py_ssize_t i = 1, k;
+    int spaces;
     if (n < 4 || s[0] != '\r' || s[n - 3] != 0x1b || s[n - 2] != '[' || s[n - 1] != 'A') return 0;
     n -= 3;
-    while (i < n && i < 4 && s[i] == ' ') i++;
-    k = i;
-    while (i < n && is_digit(s[i]) && i - k < 4) i++;
-    if (i == k || i - k > 3 || i + 2 > n || s[i] != '%' || s[i + 1] != '|') return 0;
-    i += 2;
-    k = i;
-    while (i < n && s[i] != '|') {
-        unsigned char c = s[i];
-        if (c == '\r' || c == '\n' || c == 0x1b || c == 0 || i - k >= 1000) return 0;
-        i++;
-    }
-    if (i + 1 >= n || s[i + 1] != ' ') return 0;
-    i += 2;
+    Py_ssize_t i = bar_head(s, n, 1, &spaces), k;
+    if (i < 0) return 0;
     for (int part = 0; part < 2; part++) {
         k = i;
         while (i < n && is_digit(s[i])) i++;

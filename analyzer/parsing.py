@@ -189,6 +189,23 @@ def iter_line_blocks(f: Any, size: int = 1 << 20,
         n += buf.count(b"\n") if k is None else k
 
 
+class LineBlocks:
+    """:func:`iter_line_blocks` for a consumer that counts the lines of each whole block itself (it
+    splits or scans them anyway): iterate it, and set ``counted`` to that count before the next
+    block, so that the block is not scanned again for newlines."""
+
+    def __init__(self, f: Any, size: int = 1 << 20, max_line: int = MAX_LINE_BYTES):
+        self._blocks = iter_line_blocks(f, size, max_line)
+        self.counted: Optional[int] = None
+
+    def __iter__(self) -> "LineBlocks":
+        return self
+
+    def __next__(self) -> tuple[int, bytes, bool]:
+        k, self.counted = self.counted, None
+        return self._blocks.send(k)
+
+
 class _OneLine:
     """``readline`` over a file that stops after the first ``\\n``: one long line in pieces."""
 

@@ -47,7 +47,7 @@ from logcheck.parsing import (
     MAX_DICT_CHARS,
     MAX_LINE_BYTES,
     clean,
-    iter_line_blocks,
+    LineBlocks,
     load_speedups,
     loads_json,
     loads_strict,
@@ -841,14 +841,8 @@ class _ConsoleReader:
         """
         lineno = 0
         with open(self.path, "rb") as f:
-            blocks = iter_line_blocks(f, _BLOCK, MAX_LINE_BYTES)
-            counted: Optional[int] = None  # the lines of the last whole block (saves counting them again)
-            while True:
-                try:
-                    first, data, whole = blocks.send(counted)
-                except StopIteration:
-                    break
-                counted = None
+            blocks = LineBlocks(f, _BLOCK, MAX_LINE_BYTES)
+            for first, data, whole in blocks:
                 if not whole:  # a piece of a line longer than a block, or the last line without a newline
                     lineno = first
                     self._line(lineno, data)
@@ -862,13 +856,13 @@ class _ConsoleReader:
                     cfr = _CFrames.read(data, T or 0)
                     if cfr is not None:
                         self._c_piece(first, cfr, 0)
-                        counted = cfr.N
-                        lineno = first + counted
+                        blocks.counted = cfr.N
+                        lineno = first + cfr.N
                         continue
                 lines = data.split(b"\n")
                 lines.pop()
-                counted = len(lines)
-                lineno = first + counted
+                blocks.counted = len(lines)
+                lineno = first + len(lines)
                 pos = 0
                 if self.fast:
                     runs = _dict_runs(lines, b"\r") if b"\r" in data else []
@@ -929,9 +923,16 @@ class _ConsoleReader:
         if raw[:1] != b"\r" or b"\r" in raw[1:]:
             return False
         h = self._frames.get(raw[1:])
-        cur = self.cur
-        if h is None or h is not self._applied or cur is not self._applied_run:
+        if h is None or h is not self._applied or self.cur is not self._applied_run:
             return False
+        self._redraw(h)
+        self._applied = None
+        return True
+
+    def _redraw(self, h: Any) -> None:
+        """The frame ``_bar`` just applied (``h``), drawn again: all it can still change is the
+        counter of the dicts waiting for one."""
+        cur = self.cur
         self.bar_seq += 1
         k = len(cur.kind)
         if cur.pending_from < k:
@@ -939,8 +940,6 @@ class _ConsoleReader:
             for i in range(cur.pending_from, k):
                 after[i] = h[1]
             cur.pending_from = k
-        self._applied = None
-        return True
 
     def _tqdm_lines(self, start: int, batch: list[bytes]) -> None:
         """Lines ``start + 1``, ... that each start with a carriage return and end with a dict.
@@ -1238,15 +1237,7 @@ class _ConsoleReader:
             for h in hits:
                 cur = self.cur
                 if h is self._applied and cur is self._applied_run:
-                    # the frame _bar just applied, redrawn after a dict (tqdm.write): all it can
-                    # still change is the counter of the dicts waiting for one
-                    self.bar_seq += 1
-                    k = len(cur.kind)
-                    if cur.pending_from < k:
-                        after = cur.after
-                        for i in range(cur.pending_from, k):
-                            after[i] = h[1]
-                        cur.pending_from = k
+                    self._redraw(h)  # the frame _bar just applied, redrawn after a dict (tqdm.write)
                     continue
                 t_before = cur.T
                 self._bar(*h)

@@ -34,7 +34,7 @@ from typing import Any, Optional
 import numpy as np
 
 from logcheck import Ending, ParseContext, ParseError, Parser, Run, RunBuilder, Source, StepOrigin, hookimpl
-from logcheck.parsing import (MAX_LINE_BYTES, clean, iter_line_blocks, iter_lines_of, last_frame, load_speedups,
+from logcheck.parsing import (MAX_LINE_BYTES, LineBlocks, clean, iter_lines_of, last_frame, load_speedups,
                               loads_json, parse_number, parse_pydict, split_rank)
 
 _speedups = load_speedups()  # the C reading of runs of same-shape lines (optional)
@@ -647,18 +647,12 @@ class _RawParser(Parser):
         n = 0
         block = self.fast_block or self._block
         with open(path, "rb") as f:
-            blocks = iter_line_blocks(f, _BLOCK, MAX_LINE_BYTES)
-            counted: Optional[int] = None  # the lines of the last whole block (saves counting them again)
-            while True:
-                try:
-                    first, data, whole = blocks.send(counted)
-                except StopIteration:
-                    break
+            blocks = LineBlocks(f, _BLOCK, MAX_LINE_BYTES)
+            for first, data, whole in blocks:
                 if whole:
                     n = block(st, first, data)
-                    counted = n - first
+                    blocks.counted = n - first
                 else:  # a piece of a line longer than a block, or the last line without a newline
-                    counted = None
                     n = first
                     self._one(st, n, data, False)
         return n

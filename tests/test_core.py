@@ -210,27 +210,23 @@ def test_set_columns_shares_one_step_epoch_line_column_between_series():
 def test_iter_line_blocks_gives_the_lines_and_numbers_of_iter_lines(tmp_path, size, send):
     import io
 
-    from logcheck.parsing import iter_line_blocks, iter_lines_of
+    from logcheck.parsing import LineBlocks, iter_line_blocks, iter_lines_of
 
     max_line = 16
     data = (b"a\r\n\nbc\r\n" + b"x" * 40 + b"\r\n" + b"y" * 16 + b"\n" + b"z" * 14 + b"\r\n" + b"\r\r\n"
             + b"w" * 37)  # CRLF, empty lines, lines longer than max_line, no final newline
     expected = [(n, raw) for n, raw in iter_lines_of(io.BytesIO(data), max_line) if raw]
     got = []
-    blocks = iter_line_blocks(io.BytesIO(data), size, max_line)
-    counted = None  # with send: the consumer tells the generator how many lines each block held
-    while True:
-        try:
-            n, chunk, whole = blocks.send(counted) if send else next(blocks)
-        except StopIteration:
-            break
-        counted = None
+    # with send (LineBlocks): the consumer tells the generator how many lines each block held
+    blocks = LineBlocks(io.BytesIO(data), size, max_line) if send else iter_line_blocks(io.BytesIO(data), size, max_line)
+    for n, chunk, whole in blocks:
         if not whole:
             got.append((n, chunk))
             continue
         lines = chunk.split(b"\n")
         assert lines.pop() == b""  # whole lines only: a block never splits one
-        counted = len(lines)
+        if send:
+            blocks.counted = len(lines)
         for k, raw in enumerate(lines, n + 1):
             raw = raw[:-1] if raw[-1:] == b"\r" else raw
             if raw:
