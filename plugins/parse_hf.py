@@ -557,8 +557,7 @@ class _CFrames:
         """Lines i..j-1."""
         if self.starts is None:
             return self.batch[i:j]
-        out = self.batch[self.starts[i]:self.starts[j] - 1].split(b"\n")
-        return out
+        return self.batch[self.starts[i]:self.starts[j] - 1].split(b"\n")
 
     def body(self, i: int) -> bytes:
         line = self.line(i)

@@ -75,6 +75,14 @@ def points(doc: dict, key: str = "train/loss") -> int:
     return sum(r["series"][key]["points"] for r in doc["runs"] if key in r["series"])
 
 
+def reads_every_point(folder: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """``logcheck --format json folder`` exits 0 with the ten train-loss points the helpers write."""
+    proc = run_cli("--format", "json", str(folder), timeout=timeout)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert points(json_report(proc)) == 10
+    return proc
+
+
 # ---------------------------------------------------------------------------
 # Deeply nested JSON: a segfault in orjson before, a RecursionError in Python's json
 # ---------------------------------------------------------------------------
@@ -127,10 +135,8 @@ def test_deeply_nested_dvclive_metrics_json(tmp_path: Path, kind: str) -> None:
     d = dvclive_folder(tmp_path)
     (d / "metrics.json").write_bytes({"unclosed-lists": b"[" * DEEP, "deep-objects": deep_object(),
                                       "3000-objects": b'{"a":' * 3000 + b"1" + b"}" * 3000}[kind])
-    proc = run_cli("--format", "json", str(tmp_path))
-    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    proc = reads_every_point(tmp_path)
     assert "plugin error" not in proc.stderr
-    assert points(json_report(proc)) == 10
 
 
 @pytest.mark.parametrize("name", ["config.json", "run_config.json"])
@@ -151,9 +157,7 @@ def test_dvclive_folder_with_a_pipe_and_a_device(tmp_path: Path) -> None:
     d = dvclive_folder(tmp_path)
     os.mkfifo(d / "plots" / "metrics" / "stuck.tsv")
     (d / "plots" / "metrics" / "zero.tsv").symlink_to("/dev/zero")
-    proc = run_cli("--format", "json", str(tmp_path), timeout=20)
-    assert proc.returncode == 0, (proc.returncode, proc.stderr)
-    assert points(json_report(proc)) == 10
+    reads_every_point(tmp_path, timeout=20)
 
 
 @pytest.mark.parametrize("where", ["metrics/stuck", "params/stuck", "../meta.yaml"])
@@ -163,18 +167,14 @@ def test_mlflow_file_store_with_a_pipe(tmp_path: Path, where: str) -> None:
     if target.exists():
         target.unlink()
     os.mkfifo(target)
-    proc = run_cli("--format", "json", str(tmp_path), timeout=20)
-    assert proc.returncode == 0, (proc.returncode, proc.stderr)
-    assert points(json_report(proc)) == 10
+    reads_every_point(tmp_path, timeout=20)
 
 
 @pytest.mark.parametrize("where", ["metrics/zero", "params/zero"])
 def test_mlflow_file_store_with_a_device_link(tmp_path: Path, where: str) -> None:
     run = mlflow_store(tmp_path)
     (run / where).symlink_to("/dev/zero")
-    proc = run_cli("--format", "json", str(tmp_path), timeout=20)
-    assert proc.returncode == 0, (proc.returncode, proc.stderr)
-    assert points(json_report(proc)) == 10
+    reads_every_point(tmp_path, timeout=20)
 
 
 # ---------------------------------------------------------------------------
@@ -186,9 +186,7 @@ def test_mlflow_file_store_with_a_device_link(tmp_path: Path, where: str) -> Non
 def test_dvclive_nonfinite_step_in_metrics_json(tmp_path: Path, step: str) -> None:
     d = dvclive_folder(tmp_path)
     (d / "metrics.json").write_text('{"train": {"loss": 0.9}, "step": %s}' % step)
-    proc = run_cli("--format", "json", str(tmp_path))
-    assert proc.returncode == 0, (proc.returncode, proc.stderr)
-    assert points(json_report(proc)) == 10
+    reads_every_point(tmp_path)
 
 
 def test_huge_integer_in_hparams_yaml(tmp_path: Path) -> None:
